@@ -33,6 +33,8 @@ pub struct Global {
 pub enum Command {
     /// Lint and unit-test the workspace: rustfmt, clippy, tests, cfn-lint
     Test(crate::test::Test),
+    /// Show, list, validate and migrate deployment profiles
+    Config(crate::config::Config),
     /// Check the tools the other commands need and say how to install what is missing
     Doctor(crate::doctor::Doctor),
     /// Print a shell completion script for `cargo xtask` (bash, zsh or fish)

@@ -2,6 +2,7 @@
 //! each command lives in its own module.
 
 mod completions;
+mod config;
 mod doctor;
 mod flags;
 mod step;
@@ -33,6 +34,7 @@ fn run(cli: flags::Cli) -> anyhow::Result<()> {
     match cli.command {
         None => Ok(flags::Cli::command().print_help()?),
         Some(flags::Command::Test(cmd)) => cmd.run(&sh, &global),
+        Some(flags::Command::Config(cmd)) => cmd.run(&global),
         Some(flags::Command::Doctor(cmd)) => cmd.run(&sh, &global),
         Some(flags::Command::Completions(cmd)) => cmd.run(),
     }

@@ -43,6 +43,11 @@ impl ConfigBase {
         Self::resolve(std::env::var_os("XDG_CONFIG_HOME"), dirs::home_dir())
     }
 
+    /// The base under an explicit config home (what `XDG_CONFIG_HOME` would name).
+    pub fn from_xdg_config_home(config_home: &Path) -> Self {
+        ConfigBase(config_home.join(APP_DIR))
+    }
+
     /// The XDG rule: a relative `XDG_CONFIG_HOME` is invalid and ignored.
     fn resolve(
         xdg_config_home: Option<OsString>,
