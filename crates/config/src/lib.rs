@@ -4,12 +4,14 @@
 //! is `$XDG_CONFIG_HOME/benchling-webhook` or `~/.config/benchling-webhook`: the layout of the older
 //! TypeScript tool, so its users' files keep working.
 
+pub mod aws;
 pub mod deployments;
 mod fsutil;
 pub mod migrate;
 mod paths;
 pub mod schema;
 mod secret_string;
+pub mod secrets;
 mod store;
 pub mod validate;
 
