@@ -10,17 +10,22 @@ pub struct Aws {
 }
 
 fn https_client() -> aws_sdk_sts::config::SharedHttpClient {
-    aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https()
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 impl Aws {
     /// From the environment; `region`, when given, overrides the environment's.
     pub async fn from_env(region: Option<&str>) -> Self {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https_client());
+        let mut loader =
+            aws_config::defaults(BehaviorVersion::latest()).http_client(https_client());
         if let Some(region) = region {
             loader = loader.region(Region::new(region.to_owned()));
         }
-        Aws { sdk: loader.load().await }
+        Aws {
+            sdk: loader.load().await,
+        }
     }
 
     /// An AWS emulator (moto) at `endpoint`, with the dummy credentials it accepts.
@@ -29,8 +34,19 @@ impl Aws {
     }
 
     /// An AWS emulator at `endpoint` as a given identity.
-    pub async fn emulator_as(endpoint: &str, region: &str, access_key_id: &str, secret_access_key: &str) -> Self {
-        let credentials = aws_sdk_sts::config::Credentials::new(access_key_id, secret_access_key, None, None, "emulator");
+    pub async fn emulator_as(
+        endpoint: &str,
+        region: &str,
+        access_key_id: &str,
+        secret_access_key: &str,
+    ) -> Self {
+        let credentials = aws_sdk_sts::config::Credentials::new(
+            access_key_id,
+            secret_access_key,
+            None,
+            None,
+            "emulator",
+        );
         let sdk = aws_config::defaults(BehaviorVersion::latest())
             .http_client(https_client())
             .region(Region::new(region.to_owned()))
@@ -43,7 +59,13 @@ impl Aws {
 
     /// The same access in another region.
     pub fn in_region(&self, region: &str) -> Self {
-        Aws { sdk: self.sdk.to_builder().region(Region::new(region.to_owned())).build() }
+        Aws {
+            sdk: self
+                .sdk
+                .to_builder()
+                .region(Region::new(region.to_owned()))
+                .build(),
+        }
     }
 
     pub fn region(&self) -> Option<&str> {
@@ -57,7 +79,11 @@ impl Aws {
     pub fn s3(&self) -> aws_sdk_s3::Client {
         // Emulators serve buckets by path, not by virtual host.
         let path_style = self.sdk.endpoint_url().is_some();
-        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&self.sdk).force_path_style(path_style).build())
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&self.sdk)
+                .force_path_style(path_style)
+                .build(),
+        )
     }
 
     pub fn sqs(&self) -> aws_sdk_sqs::Client {

@@ -7,17 +7,18 @@
 pub mod aws;
 pub mod deployments;
 mod fsutil;
+pub mod health;
+pub mod infer;
 pub mod migrate;
 mod paths;
 pub mod schema;
-mod secret_string;
 pub mod secrets;
 mod store;
 pub mod validate;
 
 pub use paths::{ConfigBase, DEFAULT_PROFILE, PathError};
 pub use schema::Profile;
-pub use secret_string::SecretString;
+pub use secret::SecretString;
 pub use store::{Listing, Source, Store};
 
 /// The current time as RFC 3339 in UTC to the second, e.g. `2025-11-04T10:00:00Z`.

@@ -21,7 +21,13 @@ pub const TAG_VALUE: &str = "benchling-webhook";
 pub fn secret_name(profile: &str, tenant: &str) -> String {
     format!("quiltdata/benchling-webhook/{profile}/{tenant}")
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "/_+=.@-".contains(c) { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "/_+=.@-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect()
 }
 
@@ -47,7 +53,10 @@ pub struct BenchlingSecret {
 
 impl fmt::Debug for BenchlingSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BenchlingSecret").field("tenant", &self.tenant).field("client_secret", &self.client_secret).finish_non_exhaustive()
+        f.debug_struct("BenchlingSecret")
+            .field("tenant", &self.tenant)
+            .field("client_secret", &self.client_secret)
+            .finish_non_exhaustive()
     }
 }
 
@@ -64,8 +73,9 @@ fn bool_or_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D:
     }
     match BoolOrString::deserialize(deserializer)? {
         BoolOrString::Bool(value) => Ok(value),
-        BoolOrString::String(text) => parse_bool(&text)
-            .ok_or_else(|| serde::de::Error::custom(format!("expected \"true\" or \"false\", found {text:?}"))),
+        BoolOrString::String(text) => parse_bool(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!("expected \"true\" or \"false\", found {text:?}"))
+        }),
     }
 }
 
@@ -78,7 +88,10 @@ enum FieldValue<'a> {
 impl BenchlingSecret {
     /// The secret for `profile`. The client secret comes from the profile, else from `current` (the
     /// value already in AWS). Fails listing every missing field; nothing partial is ever built.
-    pub fn from_profile(profile: &Profile, current: Option<&BenchlingSecret>) -> anyhow::Result<Self> {
+    pub fn from_profile(
+        profile: &Profile,
+        current: Option<&BenchlingSecret>,
+    ) -> anyhow::Result<Self> {
         let b = &profile.benchling;
         let p = &profile.packages;
         let client_secret = b
@@ -87,7 +100,9 @@ impl BenchlingSecret {
             .filter(|s| !s.is_empty())
             .or_else(|| current.map(|c| c.client_secret.clone()));
         let mut missing = Vec::new();
-        let mut need = |path: &'static str, value: Option<&String>| match value.filter(|v| !v.trim().is_empty()) {
+        let mut need = |path: &'static str, value: Option<&String>| match value
+            .filter(|v| !v.trim().is_empty())
+        {
             Some(v) => v.clone(),
             None => {
                 missing.push(path);
@@ -114,10 +129,24 @@ impl BenchlingSecret {
             client_secret: client_secret.expect("checked above"),
             app_definition_id,
             user_bucket,
-            pkg_prefix: p.prefix.clone().unwrap_or_else(|| DEFAULT_PREFIX.to_owned()),
-            pkg_key: p.metadata_key.clone().unwrap_or_else(|| DEFAULT_METADATA_KEY.to_owned()),
-            log_level: profile.logging.level.clone().unwrap_or_else(|| "INFO".to_owned()),
-            webhook_allow_list: profile.security.webhook_allow_list.clone().unwrap_or_default(),
+            pkg_prefix: p
+                .prefix
+                .clone()
+                .unwrap_or_else(|| DEFAULT_PREFIX.to_owned()),
+            pkg_key: p
+                .metadata_key
+                .clone()
+                .unwrap_or_else(|| DEFAULT_METADATA_KEY.to_owned()),
+            log_level: profile
+                .logging
+                .level
+                .clone()
+                .unwrap_or_else(|| "INFO".to_owned()),
+            webhook_allow_list: profile
+                .security
+                .webhook_allow_list
+                .clone()
+                .unwrap_or_default(),
             enable_webhook_verification: profile.security.enable_verification.unwrap_or(true),
             workflow: p.workflow.clone(),
         })
@@ -129,7 +158,11 @@ impl BenchlingSecret {
         serde_path_to_error::deserialize(&mut de).map_err(|err| {
             let at = err.path().to_string();
             let inner = err.inner();
-            let what = if inner.is_syntax() || inner.is_eof() { "is not valid JSON".to_owned() } else { format!("`{at}`: {inner}") };
+            let what = if inner.is_syntax() || inner.is_eof() {
+                "is not valid JSON".to_owned()
+            } else {
+                format!("`{at}`: {inner}")
+            };
             anyhow::anyhow!("secret {secret_id} {what}")
         })
     }
@@ -139,14 +172,26 @@ impl BenchlingSecret {
             ("tenant", FieldValue::Plain(self.tenant.clone())),
             ("client_id", FieldValue::Plain(self.client_id.clone())),
             ("client_secret", FieldValue::Secret(&self.client_secret)),
-            ("app_definition_id", FieldValue::Plain(self.app_definition_id.clone())),
+            (
+                "app_definition_id",
+                FieldValue::Plain(self.app_definition_id.clone()),
+            ),
             ("user_bucket", FieldValue::Plain(self.user_bucket.clone())),
             ("pkg_prefix", FieldValue::Plain(self.pkg_prefix.clone())),
             ("pkg_key", FieldValue::Plain(self.pkg_key.clone())),
             ("log_level", FieldValue::Plain(self.log_level.clone())),
-            ("webhook_allow_list", FieldValue::Plain(self.webhook_allow_list.clone())),
-            ("enable_webhook_verification", FieldValue::Plain(self.enable_webhook_verification.to_string())),
-            ("workflow", FieldValue::Plain(self.workflow.clone().unwrap_or_default())),
+            (
+                "webhook_allow_list",
+                FieldValue::Plain(self.webhook_allow_list.clone()),
+            ),
+            (
+                "enable_webhook_verification",
+                FieldValue::Plain(self.enable_webhook_verification.to_string()),
+            ),
+            (
+                "workflow",
+                FieldValue::Plain(self.workflow.clone().unwrap_or_default()),
+            ),
         ]
     }
 
@@ -156,8 +201,12 @@ impl BenchlingSecret {
             .into_iter()
             .zip(old.fields())
             .filter_map(|((name, new), (_, old))| match (new, old) {
-                (FieldValue::Secret(new), FieldValue::Secret(old)) => (new != old).then(|| format!("{name}: changed")),
-                (FieldValue::Plain(new), FieldValue::Plain(old)) => (new != old).then(|| format!("{name}: {old:?} → {new:?}")),
+                (FieldValue::Secret(new), FieldValue::Secret(old)) => {
+                    (new != old).then(|| format!("{name}: changed"))
+                }
+                (FieldValue::Plain(new), FieldValue::Plain(old)) => {
+                    (new != old).then(|| format!("{name}: {old:?} → {new:?}"))
+                }
                 _ => unreachable!("both sides list the same fields in the same order"),
             })
             .collect()
@@ -166,10 +215,17 @@ impl BenchlingSecret {
 
 #[derive(Debug, PartialEq)]
 pub enum SyncOutcome {
-    UpToDate { arn: String },
+    UpToDate {
+        arn: String,
+    },
     /// The changes written (or, in a dry run, that would be).
-    Created { arn: Option<String> },
-    Updated { arn: String, changes: Vec<String> },
+    Created {
+        arn: Option<String>,
+    },
+    Updated {
+        arn: String,
+        changes: Vec<String>,
+    },
 }
 
 impl SyncOutcome {
@@ -190,31 +246,57 @@ pub struct SecretLocation {
 }
 
 impl SecretLocation {
-    pub fn of(profile_name: &str, profile: &Profile, default_region: Option<&str>) -> anyhow::Result<Self> {
+    pub fn of(
+        profile_name: &str,
+        profile: &Profile,
+        default_region: Option<&str>,
+    ) -> anyhow::Result<Self> {
         if let Some(arn) = &profile.benchling.secret_arn {
             let region = arn.split(':').nth(3).filter(|r| !r.is_empty());
             let Some(region) = region else {
-                bail!("`benchling.secretArn`: expected an ARN like arn:aws:secretsmanager:<region>:<account>:secret:<name>, found {arn:?}");
+                bail!(
+                    "`benchling.secretArn`: expected an ARN like arn:aws:secretsmanager:<region>:<account>:secret:<name>, found {arn:?}"
+                );
             };
-            return Ok(SecretLocation { id: arn.clone(), region: region.to_owned(), from_arn: true });
+            return Ok(SecretLocation {
+                id: arn.clone(),
+                region: region.to_owned(),
+                from_arn: true,
+            });
         }
         let Some(tenant) = profile.benchling.tenant.as_deref() else {
-            bail!("`benchling.tenant` is not set: the secret is named after it (run `cargo xtask install`)");
+            bail!(
+                "`benchling.tenant` is not set: the secret is named after it (run `cargo xtask install`)"
+            );
         };
         let region = profile.deployment.region.as_deref().or(default_region);
         let Some(region) = region else {
             bail!("no region for the secret: set `deployment.region` in the profile or AWS_REGION");
         };
-        Ok(SecretLocation { id: secret_name(profile_name, tenant), region: region.to_owned(), from_arn: false })
+        Ok(SecretLocation {
+            id: secret_name(profile_name, tenant),
+            region: region.to_owned(),
+            from_arn: false,
+        })
     }
 }
 
 /// Reads the current value, if the secret exists and is not scheduled for deletion.
-pub async fn read_current(aws: &Aws, location: &SecretLocation) -> anyhow::Result<Option<(String, BenchlingSecret)>> {
+pub async fn read_current(
+    aws: &Aws,
+    location: &SecretLocation,
+) -> anyhow::Result<Option<(String, BenchlingSecret)>> {
     let client = aws.in_region(&location.region).secrets();
-    let described = match client.describe_secret().secret_id(&location.id).send().await {
+    let described = match client
+        .describe_secret()
+        .secret_id(&location.id)
+        .send()
+        .await
+    {
         Ok(described) => described,
-        Err(err) if err.code() == Some("ResourceNotFoundException") && !location.from_arn => return Ok(None),
+        Err(err) if err.code() == Some("ResourceNotFoundException") && !location.from_arn => {
+            return Ok(None);
+        }
         Err(err) => return Err(explain(&err, location)),
     };
     if described.deleted_date().is_some() {
@@ -226,15 +308,28 @@ pub async fn read_current(aws: &Aws, location: &SecretLocation) -> anyhow::Resul
         );
     }
     let arn = described.arn().unwrap_or(&location.id).to_owned();
-    let value = client.get_secret_value().secret_id(&arn).send().await.map_err(|err| explain(&err, location))?;
+    let value = client
+        .get_secret_value()
+        .secret_id(&arn)
+        .send()
+        .await
+        .map_err(|err| explain(&err, location))?;
     let Some(text) = value.secret_string() else {
-        bail!("secret {} holds binary data, not the expected JSON object", location.id);
+        bail!(
+            "secret {} holds binary data, not the expected JSON object",
+            location.id
+        );
     };
     Ok(Some((arn, BenchlingSecret::parse(text, &location.id)?)))
 }
 
 /// Makes the secret in AWS equal to the one the profile describes, writing only when something differs.
-pub async fn sync(aws: &Aws, profile_name: &str, profile: &Profile, dry_run: bool) -> anyhow::Result<SyncOutcome> {
+pub async fn sync(
+    aws: &Aws,
+    profile_name: &str,
+    profile: &Profile,
+    dry_run: bool,
+) -> anyhow::Result<SyncOutcome> {
     let location = SecretLocation::of(profile_name, profile, aws.region())?;
     let current = read_current(aws, &location).await?;
     let desired = BenchlingSecret::from_profile(profile, current.as_ref().map(|(_, s)| s))?;
@@ -247,7 +342,13 @@ pub async fn sync(aws: &Aws, profile_name: &str, profile: &Profile, dry_run: boo
                 return Ok(SyncOutcome::UpToDate { arn });
             }
             if !dry_run {
-                client.put_secret_value().secret_id(&arn).secret_string(body).send().await.map_err(|err| explain(&err, &location))?;
+                client
+                    .put_secret_value()
+                    .secret_id(&arn)
+                    .secret_string(body)
+                    .send()
+                    .await
+                    .map_err(|err| explain(&err, &location))?;
             }
             Ok(SyncOutcome::Updated { arn, changes })
         }
@@ -263,7 +364,9 @@ pub async fn sync(aws: &Aws, profile_name: &str, profile: &Profile, dry_run: boo
                 .send()
                 .await
                 .map_err(|err| explain(&err, &location))?;
-            Ok(SyncOutcome::Created { arn: created.arn().map(str::to_owned) })
+            Ok(SyncOutcome::Created {
+                arn: created.arn().map(str::to_owned),
+            })
         }
     }
 }
@@ -275,7 +378,9 @@ where
 {
     let message = err.message().unwrap_or("no message");
     // A 403 is a refusal whatever its body says (moto answers JSON services in XML, leaving no code).
-    let denied = err.raw_response().is_some_and(|r| r.status().as_u16() == 403);
+    let denied = err
+        .raw_response()
+        .is_some_and(|r| r.status().as_u16() == 403);
     match err.code() {
         code if denied || code == Some("AccessDeniedException") => anyhow::anyhow!(
             "access denied to secret {} in {}: the AWS identity needs secretsmanager:DescribeSecret, GetSecretValue, \
@@ -306,7 +411,10 @@ where
             location.id,
             aws_sdk_secretsmanager::error::DisplayErrorContext(err)
         ),
-        Some(code) => anyhow::anyhow!("Secrets Manager {code} for secret {}: {message}", location.id),
+        Some(code) => anyhow::anyhow!(
+            "Secrets Manager {code} for secret {}: {message}",
+            location.id
+        ),
     }
 }
 
@@ -316,8 +424,14 @@ mod tests {
 
     #[test]
     fn secret_names_follow_the_older_tool() {
-        assert_eq!(secret_name("default", "acme"), "quiltdata/benchling-webhook/default/acme");
-        assert_eq!(secret_name("dev team", "acme!"), "quiltdata/benchling-webhook/dev-team/acme-");
+        assert_eq!(
+            secret_name("default", "acme"),
+            "quiltdata/benchling-webhook/default/acme"
+        );
+        assert_eq!(
+            secret_name("dev team", "acme!"),
+            "quiltdata/benchling-webhook/dev-team/acme-"
+        );
     }
 
     #[test]
@@ -325,13 +439,22 @@ mod tests {
         let base = r#""tenant":"t","client_id":"c","client_secret":"s","app_definition_id":"a","user_bucket":"b","pkg_prefix":"p","pkg_key":"k","log_level":"INFO","webhook_allow_list":"""#;
         for (flag, expected) in [("\"true\"", true), ("false", false), ("\"False\"", false)] {
             let json = format!("{{{base},\"enable_webhook_verification\":{flag}}}");
-            assert_eq!(BenchlingSecret::parse(&json, "x").unwrap().enable_webhook_verification, expected);
+            assert_eq!(
+                BenchlingSecret::parse(&json, "x")
+                    .unwrap()
+                    .enable_webhook_verification,
+                expected
+            );
         }
     }
 
     #[test]
     fn a_partial_stored_value_is_reported_by_field_without_values() {
-        let err = BenchlingSecret::parse(r#"{"tenant":"t","client_id":"c","client_secret":"hunter2"}"#, "the-secret").unwrap_err();
+        let err = BenchlingSecret::parse(
+            r#"{"tenant":"t","client_id":"c","client_secret":"hunter2"}"#,
+            "the-secret",
+        )
+        .unwrap_err();
         let message = err.to_string();
         assert!(message.starts_with("secret the-secret"), "{message}");
         assert!(message.contains("missing field"), "{message}");

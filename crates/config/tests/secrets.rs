@@ -16,7 +16,14 @@ fn profile() -> Profile {
 }
 
 async fn versions(client: &Client, id: &str) -> usize {
-    client.list_secret_version_ids().secret_id(id).send().await.unwrap().versions().len()
+    client
+        .list_secret_version_ids()
+        .secret_id(id)
+        .send()
+        .await
+        .unwrap()
+        .versions()
+        .len()
 }
 
 #[test]
@@ -25,29 +32,72 @@ fn creates_the_complete_tagged_secret_then_writes_nothing_when_unchanged() {
     block_on(async {
         let aws = Aws::emulator(&moto.endpoint(), moto::REGION).await;
         let profile = profile();
-        let created = secrets::sync(&aws, "default", &profile, false).await.unwrap();
-        let SyncOutcome::Created { arn: Some(arn) } = &created else { panic!("{created:?}") };
+        let created = secrets::sync(&aws, "default", &profile, false)
+            .await
+            .unwrap();
+        let SyncOutcome::Created { arn: Some(arn) } = &created else {
+            panic!("{created:?}")
+        };
 
         let client = aws.secrets();
-        let described = client.describe_secret().secret_id(arn).send().await.unwrap();
-        assert_eq!(described.name(), Some("quiltdata/benchling-webhook/default/test-tenant"));
-        let tags: Vec<_> = described.tags().iter().map(|t| (t.key().unwrap(), t.value().unwrap())).collect();
+        let described = client
+            .describe_secret()
+            .secret_id(arn)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            described.name(),
+            Some("quiltdata/benchling-webhook/default/test-tenant")
+        );
+        let tags: Vec<_> = described
+            .tags()
+            .iter()
+            .map(|t| (t.key().unwrap(), t.value().unwrap()))
+            .collect();
         assert_eq!(tags, [("ManagedBy", "benchling-webhook")]);
 
-        let stored = client.get_secret_value().secret_id(arn).send().await.unwrap();
+        let stored = client
+            .get_secret_value()
+            .secret_id(arn)
+            .send()
+            .await
+            .unwrap();
         let stored: Value = serde_json::from_str(stored.secret_string().unwrap()).unwrap();
-        let keys: Vec<&str> = stored.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, [
-            "tenant", "client_id", "client_secret", "app_definition_id", "user_bucket", "pkg_prefix", "pkg_key",
-            "log_level", "webhook_allow_list", "enable_webhook_verification"
-        ]);
+        let keys: Vec<&str> = stored
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "tenant",
+                "client_id",
+                "client_secret",
+                "app_definition_id",
+                "user_bucket",
+                "pkg_prefix",
+                "pkg_key",
+                "log_level",
+                "webhook_allow_list",
+                "enable_webhook_verification"
+            ]
+        );
         assert_eq!(stored["client_secret"], "secret_test");
         assert_eq!(stored["enable_webhook_verification"], "true");
         assert_eq!(stored["user_bucket"], "test-packages");
 
-        let again = secrets::sync(&aws, "default", &profile, false).await.unwrap();
+        let again = secrets::sync(&aws, "default", &profile, false)
+            .await
+            .unwrap();
         assert_eq!(again, SyncOutcome::UpToDate { arn: arn.clone() });
-        assert_eq!(versions(&client, arn).await, 1, "an unchanged profile writes nothing");
+        assert_eq!(
+            versions(&client, arn).await,
+            1,
+            "an unchanged profile writes nothing"
+        );
     });
 }
 
@@ -57,19 +107,40 @@ fn writes_only_what_changed_and_shows_the_secret_only_as_changed() {
     block_on(async {
         let aws = Aws::emulator(&moto.endpoint(), moto::REGION).await;
         let mut profile = profile();
-        secrets::sync(&aws, "default", &profile, false).await.unwrap();
+        secrets::sync(&aws, "default", &profile, false)
+            .await
+            .unwrap();
         profile.logging.level = Some("DEBUG".into());
         profile.benchling.client_secret = Some(SecretString::new("rotated-secret"));
 
-        let dry = secrets::sync(&aws, "default", &profile, true).await.unwrap();
-        let SyncOutcome::Updated { arn, changes } = dry else { panic!("{dry:?}") };
-        assert_eq!(changes, ["client_secret: changed", "log_level: \"INFO\" → \"DEBUG\""]);
-        assert_eq!(versions(&aws.secrets(), &arn).await, 1, "a dry run writes nothing");
+        let dry = secrets::sync(&aws, "default", &profile, true)
+            .await
+            .unwrap();
+        let SyncOutcome::Updated { arn, changes } = dry else {
+            panic!("{dry:?}")
+        };
+        assert_eq!(
+            changes,
+            ["client_secret: changed", "log_level: \"INFO\" → \"DEBUG\""]
+        );
+        assert_eq!(
+            versions(&aws.secrets(), &arn).await,
+            1,
+            "a dry run writes nothing"
+        );
 
-        let written = secrets::sync(&aws, "default", &profile, false).await.unwrap();
+        let written = secrets::sync(&aws, "default", &profile, false)
+            .await
+            .unwrap();
         assert!(matches!(written, SyncOutcome::Updated { .. }));
         assert_eq!(versions(&aws.secrets(), &arn).await, 2);
-        let stored = aws.secrets().get_secret_value().secret_id(&arn).send().await.unwrap();
+        let stored = aws
+            .secrets()
+            .get_secret_value()
+            .secret_id(&arn)
+            .send()
+            .await
+            .unwrap();
         assert!(stored.secret_string().unwrap().contains("rotated-secret"));
     });
 }
@@ -79,9 +150,19 @@ fn a_dry_run_creates_nothing() {
     let moto = Moto::start().unwrap();
     block_on(async {
         let aws = Aws::emulator(&moto.endpoint(), moto::REGION).await;
-        let outcome = secrets::sync(&aws, "default", &profile(), true).await.unwrap();
+        let outcome = secrets::sync(&aws, "default", &profile(), true)
+            .await
+            .unwrap();
         assert_eq!(outcome, SyncOutcome::Created { arn: None });
-        assert!(aws.secrets().list_secrets().send().await.unwrap().secret_list().is_empty());
+        assert!(
+            aws.secrets()
+                .list_secrets()
+                .send()
+                .await
+                .unwrap()
+                .secret_list()
+                .is_empty()
+        );
     });
 }
 
@@ -93,9 +174,23 @@ fn an_incomplete_profile_writes_no_partial_secret() {
         let mut profile = profile();
         profile.benchling.client_id = None;
         profile.packages.bucket = None;
-        let err = secrets::sync(&aws, "default", &profile, false).await.unwrap_err().to_string();
-        assert!(err.contains("the profile lacks benchling.clientId, packages.bucket"), "{err}");
-        assert!(aws.secrets().list_secrets().send().await.unwrap().secret_list().is_empty());
+        let err = secrets::sync(&aws, "default", &profile, false)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("the profile lacks benchling.clientId, packages.bucket"),
+            "{err}"
+        );
+        assert!(
+            aws.secrets()
+                .list_secrets()
+                .send()
+                .await
+                .unwrap()
+                .secret_list()
+                .is_empty()
+        );
     });
 }
 
@@ -105,11 +200,18 @@ fn the_client_secret_already_in_aws_is_kept_when_the_profile_has_only_the_arn() 
     block_on(async {
         let aws = Aws::emulator(&moto.endpoint(), moto::REGION).await;
         let mut profile = profile();
-        let created = secrets::sync(&aws, "default", &profile, false).await.unwrap();
+        let created = secrets::sync(&aws, "default", &profile, false)
+            .await
+            .unwrap();
         profile.benchling.secret_arn = created.arn().map(str::to_owned);
         profile.benchling.client_secret = None;
-        let outcome = secrets::sync(&aws, "default", &profile, false).await.unwrap();
-        assert!(matches!(outcome, SyncOutcome::UpToDate { .. }), "{outcome:?}");
+        let outcome = secrets::sync(&aws, "default", &profile, false)
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome, SyncOutcome::UpToDate { .. }),
+            "{outcome:?}"
+        );
     });
 }
 
@@ -119,10 +221,21 @@ fn a_secret_scheduled_for_deletion_names_restore_secret() {
     block_on(async {
         let aws = Aws::emulator(&moto.endpoint(), moto::REGION).await;
         let profile = profile();
-        let created = secrets::sync(&aws, "default", &profile, false).await.unwrap();
+        let created = secrets::sync(&aws, "default", &profile, false)
+            .await
+            .unwrap();
         let arn = created.arn().unwrap().to_owned();
-        aws.secrets().delete_secret().secret_id(&arn).recovery_window_in_days(7).send().await.unwrap();
-        let err = secrets::sync(&aws, "default", &profile, false).await.unwrap_err().to_string();
+        aws.secrets()
+            .delete_secret()
+            .secret_id(&arn)
+            .recovery_window_in_days(7)
+            .send()
+            .await
+            .unwrap();
+        let err = secrets::sync(&aws, "default", &profile, false)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("scheduled for deletion"), "{err}");
         assert!(err.contains("aws secretsmanager restore-secret --secret-id quiltdata/benchling-webhook/default/test-tenant --region us-east-1"), "{err}");
     });
@@ -134,9 +247,16 @@ fn an_arn_that_does_not_exist_says_to_check_its_region() {
     block_on(async {
         let aws = Aws::emulator(&moto.endpoint(), moto::REGION).await;
         let mut profile = profile();
-        profile.benchling.secret_arn = Some("arn:aws:secretsmanager:eu-west-1:123456789012:secret:gone-AbCdEf".into());
-        let err = secrets::sync(&aws, "default", &profile, false).await.unwrap_err().to_string();
-        assert!(err.contains("does not exist in eu-west-1: check the ARN's region"), "{err}");
+        profile.benchling.secret_arn =
+            Some("arn:aws:secretsmanager:eu-west-1:123456789012:secret:gone-AbCdEf".into());
+        let err = secrets::sync(&aws, "default", &profile, false)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("does not exist in eu-west-1: check the ARN's region"),
+            "{err}"
+        );
     });
 }
 
@@ -145,7 +265,10 @@ fn access_denied_names_the_iam_actions_needed() {
     let (moto, (key, secret)) = Moto::start_with_unprivileged_user().unwrap();
     block_on(async {
         let aws = Aws::emulator_as(&moto.endpoint(), moto::REGION, &key, &secret).await;
-        let err = secrets::sync(&aws, "default", &profile(), false).await.unwrap_err().to_string();
+        let err = secrets::sync(&aws, "default", &profile(), false)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("access denied to secret quiltdata/benchling-webhook/default/test-tenant in us-east-1"), "{err}");
         assert!(err.contains("secretsmanager:DescribeSecret, GetSecretValue, CreateSecret, PutSecretValue and TagResource"), "{err}");
     });

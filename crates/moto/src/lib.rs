@@ -38,8 +38,16 @@ impl Moto {
         moto.iam("CreateUser&UserName=unprivileged")?;
         let key = moto.iam("CreateAccessKey&UserName=unprivileged")?;
         let field = |name: &str| -> anyhow::Result<String> {
-            let start = key.find(&format!("<{name}>")).context("moto's CreateAccessKey answer")? + name.len() + 2;
-            Ok(key[start..].split('<').next().unwrap_or_default().to_owned())
+            let start = key
+                .find(&format!("<{name}>"))
+                .context("moto's CreateAccessKey answer")?
+                + name.len()
+                + 2;
+            Ok(key[start..]
+                .split('<')
+                .next()
+                .unwrap_or_default()
+                .to_owned())
         };
         let credentials = (field("AccessKeyId")?, field("SecretAccessKey")?);
         Ok((moto, credentials))
@@ -49,7 +57,16 @@ impl Moto {
     fn iam(&self, action: &str) -> anyhow::Result<String> {
         let auth = "AWS4-HMAC-SHA256 Credential=testing/20200101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0";
         let body = format!("Action={action}&Version=2010-05-08");
-        let (status, answer) = http(self.port, "POST", "/", &[("Authorization", auth), ("Content-Type", "application/x-www-form-urlencoded")], &body)?;
+        let (status, answer) = http(
+            self.port,
+            "POST",
+            "/",
+            &[
+                ("Authorization", auth),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            &body,
+        )?;
         if status != 200 {
             bail!("moto IAM {action} answered HTTP {status}: {answer}");
         }
@@ -70,7 +87,9 @@ impl Moto {
                 .stderr(log.reopen()?)
                 .spawn()
                 .map_err(|err| match err.kind() {
-                    std::io::ErrorKind::NotFound => anyhow::anyhow!("moto_server not found: {INSTALL_HINT}"),
+                    std::io::ErrorKind::NotFound => {
+                        anyhow::anyhow!("moto_server not found: {INSTALL_HINT}")
+                    }
                     _ => anyhow::anyhow!("starting {}: {err}", program.display()),
                 })?;
             let mut moto = Moto { child, port, log };
@@ -107,15 +126,22 @@ impl Moto {
         let started = Instant::now();
         while started.elapsed() < READY_WITHIN {
             if let Some(status) = self.child.try_wait()? {
-                bail!("moto_server exited ({status}) before it was ready:\n{}", self.log_tail());
+                bail!(
+                    "moto_server exited ({status}) before it was ready:\n{}",
+                    self.log_tail()
+                );
             }
-            if http(self.port, "GET", "/moto-api/", &[], "").is_ok_and(|(status, _)| status == 200) {
+            if http(self.port, "GET", "/moto-api/", &[], "").is_ok_and(|(status, _)| status == 200)
+            {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = self.child.kill();
-        bail!("moto_server did not answer within {READY_WITHIN:?}:\n{}", self.log_tail())
+        bail!(
+            "moto_server did not answer within {READY_WITHIN:?}:\n{}",
+            self.log_tail()
+        )
     }
 
     /// The last lines moto printed, for error messages.
@@ -143,10 +169,20 @@ fn program() -> PathBuf {
 }
 
 /// Status and body of one plain HTTP/1.0 request: enough to drive moto's own API without a client crate.
-fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> anyhow::Result<(u16, String)> {
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> anyhow::Result<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(stream, "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n", body.len())?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n",
+        body.len()
+    )?;
     for (name, value) in headers {
         write!(stream, "{name}: {value}\r\n")?;
     }
@@ -154,7 +190,10 @@ fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &st
     let mut answer = String::new();
     stream.read_to_string(&mut answer)?;
     let status = answer.get(9..12).context("an HTTP status line")?.parse()?;
-    let body = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body).to_owned();
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, body)| body)
+        .to_owned();
     Ok((status, body))
 }
 
@@ -169,12 +208,20 @@ mod tests {
         assert_eq!(http(port, "GET", "/moto-api/", &[], "").unwrap().0, 200);
         moto.reset().unwrap();
         drop(moto);
-        assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "moto still listening after drop");
+        assert!(
+            TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "moto still listening after drop"
+        );
     }
 
     #[test]
     fn a_missing_program_names_the_install_command() {
-        let err = Moto::start_program(Path::new("/nonexistent/moto_server"), &[]).err().unwrap();
-        assert!(err.to_string().contains("pip install 'moto[server]'"), "{err}");
+        let err = Moto::start_program(Path::new("/nonexistent/moto_server"), &[])
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("pip install 'moto[server]'"),
+            "{err}"
+        );
     }
 }

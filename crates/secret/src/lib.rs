@@ -1,3 +1,5 @@
+//! A credential type shared by every crate that handles one, so redaction follows the type.
+
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};

@@ -1,0 +1,209 @@
+//! A simulator of Benchling on 127.0.0.1: what tests and local runs talk to instead of a tenant.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Form, Json, Router};
+use base64::Engine;
+use secret::SecretString;
+use serde::Deserialize;
+use serde_json::json;
+
+/// The app credentials the simulator accepts.
+#[derive(Clone, Debug)]
+pub struct AppCredentials {
+    pub client_id: String,
+    pub client_secret: SecretString,
+}
+
+struct Sim {
+    credentials: AppCredentials,
+    tokens_issued: AtomicU64,
+}
+
+/// Benchling's HTTP API, as far as this project uses it.
+fn router(sim: Arc<Sim>) -> Router {
+    Router::new()
+        .route("/api/v2/token", post(token))
+        .with_state(sim)
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    grant_type: String,
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"error": {"message": message, "type": "invalid_request_error"}})),
+    )
+        .into_response()
+}
+
+async fn token(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    if form.grant_type != "client_credentials" {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "grant_type must be client_credentials",
+        );
+    }
+    let presented = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+        .and_then(|raw| String::from_utf8(raw).ok());
+    let expected = format!(
+        "{}:{}",
+        sim.credentials.client_id,
+        sim.credentials.client_secret.expose()
+    );
+    if presented.as_deref() != Some(expected.as_str()) {
+        return error(StatusCode::UNAUTHORIZED, "Invalid client credentials");
+    }
+    let n = sim.tokens_issued.fetch_add(1, Ordering::Relaxed);
+    Json(json!({"access_token": format!("sim-token-{n}"), "token_type": "Bearer", "expires_in": 900})).into_response()
+}
+
+/// A running simulator on a free 127.0.0.1 port, in a thread of its own; stopped when dropped.
+pub struct Simulator {
+    addr: SocketAddr,
+    sim: Arc<Sim>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Simulator {
+    pub fn start(credentials: AppCredentials) -> anyhow::Result<Self> {
+        let sim = Arc::new(Sim {
+            credentials,
+            tokens_issued: AtomicU64::new(0),
+        });
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        let app = router(sim.clone());
+        let thread = std::thread::Builder::new()
+            .name("benchling-sim".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a tokio runtime");
+                runtime.block_on(async move {
+                    let listener =
+                        tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
+                    let _ = axum::serve(listener, app)
+                        .with_graceful_shutdown(async {
+                            let _ = stop.await;
+                        })
+                        .await;
+                });
+            })?;
+        Ok(Simulator {
+            addr,
+            sim,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        })
+    }
+
+    /// What `BENCHLING_BASE_URL` should be set to.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn tokens_issued(&self) -> u64 {
+        self.sim.tokens_issued.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::{self, ApiError};
+
+    fn credentials() -> AppCredentials {
+        AppCredentials {
+            client_id: "app-client".into(),
+            client_secret: SecretString::new("app-secret"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_right_credentials_get_a_token() {
+        let sim = Simulator::start(credentials()).unwrap();
+        let token = client::request_token(
+            &client::http_client(),
+            &sim.base_url(),
+            "app-client",
+            &SecretString::new("app-secret"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(token.expires_in, 900);
+        assert_eq!(sim.tokens_issued(), 1);
+    }
+
+    #[tokio::test]
+    async fn wrong_credentials_get_benchlings_message_and_status() {
+        let sim = Simulator::start(credentials()).unwrap();
+        let err = client::request_token(
+            &client::http_client(),
+            &sim.base_url(),
+            "app-client",
+            &SecretString::new("wrong"),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            err,
+            ApiError {
+                call: "POST /api/v2/token".into(),
+                status: Some(401),
+                message: "Invalid client credentials".into()
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "Benchling POST /api/v2/token answered HTTP 401: Invalid client credentials"
+        );
+        assert_eq!(sim.tokens_issued(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_benchling_is_a_transport_error_without_status() {
+        let base = {
+            let sim = Simulator::start(credentials()).unwrap();
+            sim.base_url()
+        };
+        let err =
+            client::request_token(&client::http_client(), &base, "a", &SecretString::new("b"))
+                .await
+                .unwrap_err();
+        assert_eq!(err.status, None);
+        assert!(err.message.starts_with("could not connect"), "{err}");
+    }
+}
