@@ -1,10 +1,11 @@
 # `make <cmd>` runs `cargo xtask <cmd>`; pass flags through ARGS, e.g. `make test ARGS=--keep-going`.
 # One line per target: xtask/src/tidy.rs checks that each maps to a `cargo xtask` command.
 .DEFAULT_GOAL := help
-.PHONY: help test config doctor completions
+.PHONY: help test install config doctor completions
 
 help: ; @cargo xtask --help
 test: ; cargo xtask test $(ARGS)
+install: ; cargo xtask install $(ARGS)
 config: ; cargo xtask config $(ARGS)
 doctor: ; cargo xtask doctor $(ARGS)
 completions: ; cargo xtask completions $(ARGS)

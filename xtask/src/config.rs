@@ -1,8 +1,15 @@
+use std::io::IsTerminal;
+
 use anyhow::bail;
+use config::aws::{Aws, block_on};
+use config::health::Status;
+use config::infer::Applied;
+use config::secrets::SyncOutcome;
 use config::validate::Severity;
-use config::{Profile, SecretString, Store};
+use config::{Profile, SecretString, Source, Store};
 use serde_json::Value;
 
+use crate::Exit;
 use crate::flags::Global;
 
 #[derive(Debug, clap::Args)]
@@ -27,6 +34,20 @@ enum ConfigCommand {
     Schema,
     /// Move legacy (v0.6) files to the current layout after a backup; with --dry-run, show the plan
     Migrate,
+    /// Write the Benchling secret to Secrets Manager if it differs from the profile; --dry-run shows the diff
+    SyncSecrets,
+    /// Check online: AWS identity, the secret, Benchling credentials, package bucket, packager queue
+    Health {
+        /// Print JSON for machines
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fill in quilt.* from the Quilt CLI, the catalog's config.json and its CloudFormation stack
+    Infer {
+        /// Replace values already in the profile with what is found
+        #[arg(long)]
+        overwrite: bool,
+    },
 }
 
 impl Config {
@@ -38,6 +59,33 @@ impl Config {
             ConfigCommand::Schema => print_json(&config::schema::json_schema()),
             ConfigCommand::Migrate => {
                 migrate(&Store::new(config::ConfigBase::from_env()?), global.dry_run)
+            }
+            ConfigCommand::SyncSecrets => {
+                let store = open_store()?;
+                let profile = store.load(&global.profile)?;
+                let aws = aws_for(&profile);
+                sync_secrets(&store, &aws, &global.profile, &profile, global)
+            }
+            ConfigCommand::Health { json } => {
+                let store = open_store()?;
+                let profile = store.load(&global.profile)?;
+                health(&aws_for(&profile), &global.profile, &profile, json)
+            }
+            ConfigCommand::Infer { overwrite } => {
+                let store = open_store()?;
+                let mut profile = if store.exists(&global.profile) {
+                    store.load(&global.profile)?
+                } else {
+                    Profile::default()
+                };
+                let changed = infer(&aws_for(&profile), &mut profile, overwrite)?;
+                if changed && !global.dry_run {
+                    let path = store.save(&global.profile, &profile, Source::Cli)?;
+                    println!("wrote {}", path.display());
+                } else if changed {
+                    println!("(dry run: nothing written)");
+                }
+                Ok(())
             }
         }
     }
@@ -179,4 +227,153 @@ fn migrate(store: &Store, dry_run: bool) -> anyhow::Result<()> {
         println!("migrated; backups in {}", plan.backup_dir.display());
     }
     Ok(())
+}
+
+/// AWS as the environment configures it, in the profile's region unless AWS_REGION says otherwise.
+pub fn aws_for(profile: &Profile) -> Aws {
+    let region = std::env::var("AWS_REGION")
+        .ok()
+        .or_else(|| profile.deployment.region.clone())
+        .or_else(|| profile.quilt.region.clone());
+    block_on(Aws::from_env(region.as_deref()))
+}
+
+/// Syncs the secret, records its ARN in the profile and offers to remove a plaintext copy.
+pub fn sync_secrets(
+    store: &Store,
+    aws: &Aws,
+    name: &str,
+    profile: &Profile,
+    global: &Global,
+) -> anyhow::Result<()> {
+    let outcome = block_on(config::secrets::sync(aws, name, profile, global.dry_run))?;
+    println!("secret {}", describe_sync(&outcome, global.dry_run));
+    if global.dry_run {
+        return Ok(());
+    }
+    let arn = outcome.arn().map(str::to_owned);
+    if arn.is_some() && profile.benchling.secret_arn != arn {
+        store.update(name, Source::Cli, |own| own.benchling.secret_arn = arn)?;
+    }
+    if store.load_own(name)?.benchling.client_secret.is_none() {
+        return Ok(());
+    }
+    let path = store.config_path(name)?;
+    let remove = if global.yes {
+        println!(
+            "kept the plaintext client secret in {} (--yes leaves it); run without --yes to remove it",
+            path.display()
+        );
+        false
+    } else if std::io::stdin().is_terminal() {
+        config::wizard::confirm(
+            &format!(
+                "The client secret is in Secrets Manager now. Remove the plaintext copy from {}?",
+                path.display()
+            ),
+            true,
+        )?
+    } else {
+        println!(
+            "{} still holds the client secret in plaintext; run this in a terminal to remove it",
+            path.display()
+        );
+        false
+    };
+    if remove {
+        store.update(name, Source::Cli, |own| own.benchling.client_secret = None)?;
+        println!(
+            "removed the plaintext client secret from {}",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// One line for a sync: the secret and what happened (a secret field only ever says `changed`).
+pub fn describe_sync(outcome: &SyncOutcome, dry_run: bool) -> String {
+    let would = if dry_run { "would be " } else { "" };
+    match outcome {
+        SyncOutcome::UpToDate { arn } => format!("{arn}: up to date"),
+        SyncOutcome::Created { arn } => {
+            format!("{}: {would}created", arn.as_deref().unwrap_or("(new)"))
+        }
+        SyncOutcome::Updated { arn, changes } => {
+            format!("{arn}: {would}updated ({})", changes.join(", "))
+        }
+    }
+}
+
+fn health(aws: &Aws, name: &str, profile: &Profile, json: bool) -> anyhow::Result<()> {
+    let checks = block_on(config::health::check(aws, name, profile, None));
+    let overall = config::health::overall(&checks);
+    if json {
+        let label = match overall {
+            Status::Ok => "healthy",
+            Status::Warn => "degraded",
+            Status::Fail => "failing",
+        };
+        print_json(&serde_json::json!({"profile": name, "status": label, "checks": checks}))?;
+    } else {
+        print_checks(&checks);
+    }
+    let failing = checks.iter().filter(|c| c.status == Status::Fail).count();
+    let warnings = checks.iter().filter(|c| c.status == Status::Warn).count();
+    match overall {
+        Status::Ok => Ok(()),
+        Status::Warn => Err(Exit {
+            code: 2,
+            message: format!("profile `{name}` is degraded: {warnings} warning(s)"),
+        }
+        .into()),
+        Status::Fail => Err(Exit {
+            code: 1,
+            message: format!("profile `{name}` is failing: {failing} check(s) failed"),
+        }
+        .into()),
+    }
+}
+
+pub fn print_checks(checks: &[config::health::Check]) {
+    for check in checks {
+        let mark = match check.status {
+            Status::Ok => "✓",
+            Status::Warn => "!",
+            Status::Fail => "✗",
+        };
+        println!("{mark} {:<15} {}", check.name, check.detail);
+    }
+}
+
+/// Runs inference into `profile` and says what it found; true if the profile changed.
+pub fn infer(aws: &Aws, profile: &mut Profile, overwrite: bool) -> anyhow::Result<bool> {
+    let http = benchling::client::http_client();
+    let inference = block_on(config::infer::infer(
+        aws,
+        profile,
+        &config::infer::quilt_cli_configs(),
+        &http,
+    ));
+    let mut changed = false;
+    for (finding, applied) in config::infer::apply(profile, &inference, overwrite) {
+        let line = format!(
+            "{} = {}  (from {})",
+            finding.path, finding.value, finding.source
+        );
+        match applied {
+            Applied::Set => {
+                changed = true;
+                println!("  set   {line}");
+            }
+            Applied::Unchanged => println!("  same  {line}"),
+            Applied::Kept(yours) => println!(
+                "  kept  {} = {yours}  (found {} in {}; --overwrite replaces)",
+                finding.path, finding.value, finding.source
+            ),
+        }
+    }
+    for note in &inference.notes {
+        println!("  !     {note}");
+    }
+    Ok(changed)
 }

@@ -146,6 +146,30 @@ impl Doctor {
     }
 }
 
+/// The named tools that are missing or not fully usable, as `doctor` would print them.
+pub fn problems(names: &[&str]) -> Vec<String> {
+    let wanted: Vec<&Tool> = TOOLS.iter().filter(|t| names.contains(&t.name)).collect();
+    std::thread::scope(|scope| {
+        let probes: Vec<_> = wanted
+            .iter()
+            .map(|tool| (tool, scope.spawn(tool.probe)))
+            .collect();
+        probes
+            .into_iter()
+            .filter_map(
+                |(tool, probe)| match probe.join().unwrap_or(Finding::Missing) {
+                    Finding::Found(_) => None,
+                    Finding::Warning(why) => Some(format!("! {}: {why}", tool.name)),
+                    Finding::Missing => Some(format!(
+                        "! {}: missing; install: {}",
+                        tool.name, tool.install
+                    )),
+                },
+            )
+            .collect()
+    })
+}
+
 fn profile_line(profile: &str) -> String {
     match config::ConfigBase::from_env().and_then(|base| base.profile_config(profile)) {
         Ok(path) if path.exists() => format!("`{profile}`: {}", path.display()),

@@ -33,7 +33,9 @@ pub struct Global {
 pub enum Command {
     /// Lint and unit-test the workspace: rustfmt, clippy, tests, cfn-lint
     Test(crate::test::Test),
-    /// Show, list, validate and migrate deployment profiles
+    /// Set up a profile: ask for each setting, check it online, store the secret in Secrets Manager
+    Install(crate::install::Install),
+    /// Show, list, validate, check and sync deployment profiles
     Config(crate::config::Config),
     /// Check the tools the other commands need and say how to install what is missing
     Doctor(crate::doctor::Doctor),

@@ -5,6 +5,7 @@ mod completions;
 mod config;
 mod doctor;
 mod flags;
+mod install;
 mod step;
 mod test;
 #[cfg(test)]
@@ -20,12 +21,33 @@ fn main() -> ExitCode {
     let cli = flags::Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        }
+        Err(err) => match err.downcast_ref::<Exit>() {
+            Some(exit) => {
+                eprintln!("{}", exit.message);
+                ExitCode::from(exit.code)
+            }
+            None => {
+                eprintln!("error: {err:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
+
+/// Ends the run with a particular exit code, e.g. 2 for "degraded" from `config health`.
+#[derive(Debug)]
+pub struct Exit {
+    pub code: u8,
+    pub message: String,
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Exit {}
 
 fn run(cli: flags::Cli) -> anyhow::Result<()> {
     let sh = Shell::new()?;
@@ -34,6 +56,7 @@ fn run(cli: flags::Cli) -> anyhow::Result<()> {
     match cli.command {
         None => Ok(flags::Cli::command().print_help()?),
         Some(flags::Command::Test(cmd)) => cmd.run(&sh, &global),
+        Some(flags::Command::Install(cmd)) => cmd.run(&global),
         Some(flags::Command::Config(cmd)) => cmd.run(&global),
         Some(flags::Command::Doctor(cmd)) => cmd.run(&sh, &global),
         Some(flags::Command::Completions(cmd)) => cmd.run(),

@@ -105,3 +105,14 @@ fn ci_runs_the_readme_test_command() {
         "ci.yml runs `cargo xtask test`"
     );
 }
+
+#[test]
+fn readme_documents_every_profile_field() {
+    let readme = read("README.md");
+    for path in config::schema::field_paths() {
+        assert!(
+            readme.contains(&format!("| `{path}`")),
+            "README's field table lacks `{path}`"
+        );
+    }
+}

@@ -150,7 +150,8 @@ async fn secret(
     }
 }
 
-async fn benchling(
+/// Whether Benchling accepts the profile's client credentials (a token request).
+pub async fn benchling(
     profile: &Profile,
     client_secret: Option<SecretString>,
     base_url: Option<&str>,

@@ -15,6 +15,7 @@ pub mod schema;
 pub mod secrets;
 mod store;
 pub mod validate;
+pub mod wizard;
 
 pub use paths::{ConfigBase, DEFAULT_PROFILE, PathError};
 pub use schema::Profile;

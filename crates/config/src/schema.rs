@@ -71,12 +71,16 @@ pub struct Quilt {
     /// AWS region of the Quilt stack
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// Athena workgroup for Benchling queries (stack resource BenchlingAthenaWorkgroup)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub athena_user_workgroup: Option<String>,
+    /// Name of the Athena user policy
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub athena_user_policy: Option<String>,
+    /// ARN of the stack's bucket write policy (stack resource BucketWritePolicy)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bucket_write_policy_arn: Option<String>,
+    /// ARN of the Athena user policy (stack resource UserAthenaNonManagedRolePolicy)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub athena_user_policy_arn: Option<String>,
     #[serde(flatten)]
@@ -143,12 +147,16 @@ pub struct Deployment {
     /// AWS account id
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
+    /// ECR repository the service image is pushed to
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ecr_repository: Option<String>,
+    /// Image tag to deploy
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_tag: Option<String>,
+    /// CloudFormation stack name (default BenchlingWebhookStack, or BenchlingWebhookStack-<profile>)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack_name: Option<String>,
+    /// The VPC to run in; without it the stack creates one
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vpc: Option<Vpc>,
     #[serde(flatten)]
@@ -158,16 +166,22 @@ pub struct Deployment {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Vpc {
+    /// Id of an existing VPC (vpc-…)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vpc_id: Option<String>,
+    /// Subnets for the service's tasks and load balancer
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_subnet_ids: Option<Vec<String>>,
+    /// Public subnets, when the VPC has them
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_subnet_ids: Option<Vec<String>>,
+    /// Availability zones of the subnets
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub availability_zones: Option<Vec<String>>,
+    /// CIDR block of the VPC
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vpc_cidr_block: Option<String>,
+    /// Create a VPC when `vpcId` does not exist
     #[serde(
         default,
         deserialize_with = "lenient_bool",
@@ -317,9 +331,165 @@ pub fn json_schema() -> Value {
     schema
 }
 
+/// Every settable field as its JSON path (`quilt.queueUrl`), from the generated schema.
+pub fn field_paths() -> Vec<String> {
+    let schema = json_schema();
+    let mut paths = Vec::new();
+    collect_paths(&schema, &schema, "", &mut paths);
+    paths
+}
+
+fn collect_paths(root: &Value, node: &Value, prefix: &str, out: &mut Vec<String>) {
+    let resolved = resolve(root, node);
+    let Some(properties) = resolved.get("properties").and_then(Value::as_object) else {
+        if !prefix.is_empty() {
+            out.push(prefix.to_owned());
+        }
+        return;
+    };
+    for (name, property) in properties {
+        if name.starts_with('$') || name == "_metadata" {
+            continue;
+        }
+        let path = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        collect_paths(root, property, &path, out);
+    }
+}
+
+/// Follows `$ref` (and the `anyOf: [$ref, null]` of an optional struct) to the definition.
+fn resolve<'a>(root: &'a Value, node: &'a Value) -> &'a Value {
+    if let Some(reference) = node.get("$ref").and_then(Value::as_str) {
+        let name = reference.rsplit('/').next().unwrap_or_default();
+        return root
+            .get("$defs")
+            .and_then(|defs| defs.get(name))
+            .map_or(node, |def| resolve(root, def));
+    }
+    if let Some(options) = node.get("anyOf").and_then(Value::as_array)
+        && let Some(object) = options.iter().find(|o| o.get("$ref").is_some())
+    {
+        return resolve(root, object);
+    }
+    node
+}
+
+/// Sets one field from text, as `--set quilt.region=us-east-1` does: normalised and type-checked like
+/// the file; a list is given comma-separated.
+pub fn set_field(profile: &mut Profile, path: &str, text: &str) -> anyhow::Result<()> {
+    let known = field_paths();
+    if !known.iter().any(|p| p == path) {
+        anyhow::bail!(
+            "unknown field `{path}`: expected one of {}",
+            known.join(", ")
+        );
+    }
+    let base = serde_json::to_value(&*profile)?;
+    let as_text = Value::String(text.to_owned());
+    let as_list = Value::Array(
+        text.split(',')
+            .map(|item| Value::String(item.trim().to_owned()))
+            .filter(|v| v != "")
+            .collect(),
+    );
+    let mut first_error = None;
+    for candidate in [as_text, as_list] {
+        let mut value = base.clone();
+        let mut node = &mut value;
+        for key in path.split('.') {
+            node = node
+                .as_object_mut()
+                .expect("profiles are objects down every field path")
+                .entry(key)
+                .or_insert_with(|| Value::Object(Map::new()));
+        }
+        *node = candidate;
+        match serde_path_to_error::deserialize::<_, Profile>(value) {
+            Ok(updated) => {
+                *profile = updated;
+                return Ok(());
+            }
+            Err(err) => {
+                first_error.get_or_insert_with(|| format!("`{path}`: {}", err.inner()));
+            }
+        }
+    }
+    Err(anyhow::anyhow!(
+        first_error.expect("both candidates failed")
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn field_paths_reach_nested_and_optional_structs() {
+        let paths = field_paths();
+        for path in [
+            "quilt.queueUrl",
+            "benchling.clientSecret",
+            "deployment.vpc.privateSubnetIds",
+            "security.enableVerification",
+            "integratedStack",
+        ] {
+            assert!(
+                paths.iter().any(|p| p == path),
+                "{path} missing from {paths:?}"
+            );
+        }
+        assert!(
+            !paths
+                .iter()
+                .any(|p| p.starts_with("_metadata") || p.starts_with('$'))
+        );
+    }
+
+    #[test]
+    fn set_field_normalises_and_parses_like_the_file() {
+        let mut profile = Profile::default();
+        set_field(
+            &mut profile,
+            "benchling.tenant",
+            "https://acme.benchling.com",
+        )
+        .unwrap();
+        set_field(&mut profile, "security.enableVerification", "false").unwrap();
+        set_field(
+            &mut profile,
+            "deployment.vpc.privateSubnetIds",
+            "subnet-a, subnet-b",
+        )
+        .unwrap();
+        assert_eq!(profile.benchling.tenant.as_deref(), Some("acme"));
+        assert_eq!(profile.security.enable_verification, Some(false));
+        assert_eq!(
+            profile.deployment.vpc.unwrap().private_subnet_ids.unwrap(),
+            ["subnet-a", "subnet-b"]
+        );
+    }
+
+    #[test]
+    fn set_field_rejects_unknown_fields_and_wrong_types() {
+        let mut profile = Profile::default();
+        let unknown = set_field(&mut profile, "quilt.regoin", "x")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            unknown.starts_with("unknown field `quilt.regoin`: expected one of "),
+            "{unknown}"
+        );
+        let wrong = set_field(&mut profile, "security.enableVerification", "maybe")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            wrong,
+            "`security.enableVerification`: invalid value: string \"maybe\", expected true or false"
+        );
+    }
 
     #[test]
     fn tenant_is_reduced_to_the_subdomain() {

@@ -237,7 +237,7 @@ fn inference_follows_the_catalog_to_the_stack() {
     let inference = block_on(infer::infer(
         &world.aws(),
         &profile,
-        &[quilt_config.clone()],
+        std::slice::from_ref(&quilt_config),
         &http,
     ));
     assert!(inference.notes.is_empty(), "{:?}", inference.notes);
