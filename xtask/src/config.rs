@@ -189,6 +189,9 @@ fn validate(store: &Store, name: &str) -> anyhow::Result<()> {
         .iter()
         .filter(|p| p.severity == Severity::Error)
         .count();
+    if !problems.is_empty() {
+        println!("{}:", path.display());
+    }
     for problem in &problems {
         let mark = if problem.severity == Severity::Error {
             "✗"

@@ -2,4 +2,7 @@
 //! HTTP on 127.0.0.1 for tests and local runs.
 
 pub mod client;
+pub mod jwks;
+#[cfg(feature = "sim")]
 pub mod sim;
+pub mod verify;

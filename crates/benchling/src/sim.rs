@@ -1,15 +1,17 @@
 //! A simulator of Benchling on 127.0.0.1: what tests and local runs talk to instead of a tenant.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use base64::Engine;
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
 use secret::SecretString;
 use serde::Deserialize;
 use serde_json::json;
@@ -24,13 +26,47 @@ pub struct AppCredentials {
 struct Sim {
     credentials: AppCredentials,
     tokens_issued: AtomicU64,
+    /// Signing keys, newest first; the JWKS lists them all, the newest signs.
+    keys: RwLock<Vec<Arc<EcdsaKeyPair>>>,
+    jwks_fetches: AtomicU64,
+    deliveries: AtomicU64,
+    rng: SystemRandom,
 }
 
-/// Benchling's HTTP API, as far as this project uses it.
+impl Sim {
+    fn new_key(&self) -> Arc<EcdsaKeyPair> {
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &self.rng)
+            .expect("P-256 key generation");
+        Arc::new(
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &self.rng)
+                .expect("a generated key parses"),
+        )
+    }
+}
+
+/// Benchling's HTTP API and app JWKS, as far as this project uses them.
 fn router(sim: Arc<Sim>) -> Router {
     Router::new()
         .route("/api/v2/token", post(token))
+        .route("/api/v1/apps/{app_definition_id}/jwks", get(jwks))
         .with_state(sim)
+}
+
+async fn jwks(State(sim): State<Arc<Sim>>) -> Response {
+    sim.jwks_fetches.fetch_add(1, Ordering::Relaxed);
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let keys: Vec<_> = sim
+        .keys
+        .read()
+        .expect("simulator key lock")
+        .iter()
+        .enumerate()
+        .map(|(n, key)| {
+            let point = key.public_key().as_ref();
+            json!({"kty": "EC", "crv": "P-256", "use": "sig", "kid": format!("sim-{n}"), "x": b64(&point[1..33]), "y": b64(&point[33..65])})
+        })
+        .collect();
+    Json(json!({ "keys": keys })).into_response()
 }
 
 #[derive(Deserialize)]
@@ -85,10 +121,17 @@ pub struct Simulator {
 
 impl Simulator {
     pub fn start(credentials: AppCredentials) -> anyhow::Result<Self> {
-        let sim = Arc::new(Sim {
+        let sim = Sim {
             credentials,
             tokens_issued: AtomicU64::new(0),
-        });
+            keys: RwLock::new(Vec::new()),
+            jwks_fetches: AtomicU64::new(0),
+            deliveries: AtomicU64::new(0),
+            rng: SystemRandom::new(),
+        };
+        let first = sim.new_key();
+        sim.keys.write().expect("simulator key lock").push(first);
+        let sim = Arc::new(sim);
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -126,6 +169,49 @@ impl Simulator {
 
     pub fn tokens_issued(&self) -> u64 {
         self.sim.tokens_issued.load(Ordering::Relaxed)
+    }
+
+    pub fn jwks_fetches(&self) -> u64 {
+        self.sim.jwks_fetches.load(Ordering::Relaxed)
+    }
+
+    /// A `webhook-signature` value as Benchling sends it: `v1bder,<base64 DER>` over `{id}.{timestamp}.{body}`.
+    pub fn sign(&self, id: &str, timestamp: &str, body: &[u8]) -> String {
+        let message = [id.as_bytes(), b".", timestamp.as_bytes(), b".", body].concat();
+        let key = self.sim.keys.read().expect("simulator key lock")[0].clone();
+        let signature = key.sign(&self.sim.rng, &message).expect("ECDSA signing");
+        format!(
+            "v1bder,{}",
+            base64::engine::general_purpose::STANDARD.encode(signature.as_ref())
+        )
+    }
+
+    /// The three headers of a delivery of `body` made now.
+    pub fn signed_headers(&self, body: &[u8]) -> [(&'static str, String); 3] {
+        let id = format!(
+            "msg_sim{}",
+            self.sim.deliveries.fetch_add(1, Ordering::Relaxed)
+        );
+        let timestamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            .to_string();
+        let signature = self.sign(&id, &timestamp, body);
+        [
+            ("webhook-id", id),
+            ("webhook-timestamp", timestamp),
+            ("webhook-signature", signature),
+        ]
+    }
+
+    /// Starts signing with a new key, as Benchling does when it rotates; the JWKS lists both.
+    pub fn rotate_key(&self) {
+        let key = self.sim.new_key();
+        self.sim
+            .keys
+            .write()
+            .expect("simulator key lock")
+            .insert(0, key);
     }
 }
 

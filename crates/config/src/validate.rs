@@ -31,136 +31,149 @@ impl fmt::Display for Problem {
     }
 }
 
+/// One field's rule: where it is, whether it must be there, and what a valid value looks like.
+struct Rule {
+    path: &'static str,
+    required: bool,
+    expected: &'static str,
+    valid: fn(&str) -> bool,
+    value: fn(&Profile) -> Option<&str>,
+}
+
+const RULES: &[Rule] = &[
+    Rule {
+        path: "quilt.catalog",
+        required: true,
+        expected: "the Quilt catalog host, e.g. quilt.example.com",
+        valid: is_host,
+        value: |p| p.quilt.catalog.as_deref(),
+    },
+    Rule {
+        path: "quilt.database",
+        required: true,
+        expected: "the Quilt Athena database name",
+        valid: non_empty,
+        value: |p| p.quilt.database.as_deref(),
+    },
+    Rule {
+        path: "quilt.queueUrl",
+        required: true,
+        expected: "an SQS queue URL like https://sqs.<region>.amazonaws.com/<account>/<name>",
+        valid: is_sqs_url,
+        value: |p| p.quilt.queue_url.as_deref(),
+    },
+    Rule {
+        path: "quilt.region",
+        required: true,
+        expected: "an AWS region like us-east-1",
+        valid: is_region,
+        value: |p| p.quilt.region.as_deref(),
+    },
+    Rule {
+        path: "quilt.stackArn",
+        required: false,
+        expected: "a CloudFormation stack ARN",
+        valid: |v| is_arn(v, "cloudformation"),
+        value: |p| p.quilt.stack_arn.as_deref(),
+    },
+    Rule {
+        path: "benchling.tenant",
+        required: true,
+        expected: "a Benchling tenant: the `acme` of acme.benchling.com",
+        valid: is_tenant,
+        value: |p| p.benchling.tenant.as_deref(),
+    },
+    Rule {
+        path: "benchling.clientId",
+        required: true,
+        expected: "the OAuth client id of the Benchling app",
+        valid: non_empty,
+        value: |p| p.benchling.client_id.as_deref(),
+    },
+    Rule {
+        path: "benchling.appDefinitionId",
+        required: true,
+        expected: "the Benchling app definition id",
+        valid: non_empty,
+        value: |p| p.benchling.app_definition_id.as_deref(),
+    },
+    Rule {
+        path: "benchling.secretArn",
+        required: false,
+        expected: "a Secrets Manager secret ARN",
+        valid: |v| is_arn(v, "secretsmanager"),
+        value: |p| p.benchling.secret_arn.as_deref(),
+    },
+    Rule {
+        path: "packages.bucket",
+        required: true,
+        expected: "an S3 bucket name (3-63 of a-z 0-9 . -)",
+        valid: is_bucket,
+        value: |p| p.packages.bucket.as_deref(),
+    },
+    Rule {
+        path: "packages.prefix",
+        required: true,
+        expected: "a package prefix (usually `benchling`)",
+        valid: is_prefix,
+        value: |p| p.packages.prefix.as_deref(),
+    },
+    Rule {
+        path: "packages.metadataKey",
+        required: true,
+        expected: "a metadata key (usually `experiment_id`)",
+        valid: non_empty,
+        value: |p| p.packages.metadata_key.as_deref(),
+    },
+    Rule {
+        path: "deployment.region",
+        required: true,
+        expected: "an AWS region like us-east-1",
+        valid: is_region,
+        value: |p| p.deployment.region.as_deref(),
+    },
+    Rule {
+        path: "deployment.account",
+        required: false,
+        expected: "a 12-digit AWS account id",
+        valid: |v| v.len() == 12 && v.bytes().all(|c| c.is_ascii_digit()),
+        value: |p| p.deployment.account.as_deref(),
+    },
+    Rule {
+        path: "logging.level",
+        required: false,
+        expected: "one of DEBUG, INFO, WARNING, ERROR",
+        valid: |v| matches!(v, "DEBUG" | "INFO" | "WARNING" | "ERROR"),
+        value: |p| p.logging.level.as_deref(),
+    },
+    Rule {
+        path: "security.webhookAllowList",
+        required: false,
+        expected: "comma-separated IPv4 addresses or CIDRs (empty allows everyone)",
+        valid: is_allow_list,
+        value: |p| p.security.webhook_allow_list.as_deref(),
+    },
+];
+
 /// Every problem of the profile; no error means it is complete enough to deploy and run.
 pub fn validate(profile: &Profile) -> Vec<Problem> {
-    let mut problems = Vec::new();
-    let mut check = |path: &'static str,
-                     value: Option<&str>,
-                     expected: &'static str,
-                     valid: fn(&str) -> bool| {
-        match value {
-            None => problems.push(Problem {
+    let mut problems: Vec<Problem> = RULES
+        .iter()
+        .filter_map(|rule| {
+            let found = match (rule.value)(profile) {
+                None if rule.required => "nothing".to_owned(),
+                Some(v) if !(rule.valid)(v) => format!("{v:?}"),
+                _ => return None,
+            };
+            Some(Problem {
                 severity: Severity::Error,
-                path,
-                expected,
-                found: "nothing".into(),
-            }),
-            Some(v) if !valid(v) => problems.push(Problem {
-                severity: Severity::Error,
-                path,
-                expected,
-                found: format!("{v:?}"),
-            }),
-            Some(_) => {}
-        }
-    };
-    let q = &profile.quilt;
-    check(
-        "quilt.catalog",
-        q.catalog.as_deref(),
-        "the Quilt catalog host, e.g. quilt.example.com",
-        is_host,
-    );
-    check(
-        "quilt.database",
-        q.database.as_deref(),
-        "the Quilt Athena database name",
-        non_empty,
-    );
-    check(
-        "quilt.queueUrl",
-        q.queue_url.as_deref(),
-        "an SQS queue URL like https://sqs.<region>.amazonaws.com/<account>/<name>",
-        is_sqs_url,
-    );
-    check(
-        "quilt.region",
-        q.region.as_deref(),
-        "an AWS region like us-east-1",
-        is_region,
-    );
+                path: rule.path,
+                expected: rule.expected,
+                found,
+            })
+        })
+        .collect();
     let b = &profile.benchling;
-    check(
-        "benchling.tenant",
-        b.tenant.as_deref(),
-        "a Benchling tenant: the `acme` of acme.benchling.com",
-        is_tenant,
-    );
-    check(
-        "benchling.clientId",
-        b.client_id.as_deref(),
-        "the OAuth client id of the Benchling app",
-        non_empty,
-    );
-    check(
-        "benchling.appDefinitionId",
-        b.app_definition_id.as_deref(),
-        "the Benchling app definition id",
-        non_empty,
-    );
-    let p = &profile.packages;
-    check(
-        "packages.bucket",
-        p.bucket.as_deref(),
-        "an S3 bucket name (3-63 of a-z 0-9 . -)",
-        is_bucket,
-    );
-    check(
-        "packages.prefix",
-        p.prefix.as_deref(),
-        "a package prefix (usually `benchling`)",
-        is_prefix,
-    );
-    check(
-        "packages.metadataKey",
-        p.metadata_key.as_deref(),
-        "a metadata key (usually `experiment_id`)",
-        non_empty,
-    );
-    check(
-        "deployment.region",
-        profile.deployment.region.as_deref(),
-        "an AWS region like us-east-1",
-        is_region,
-    );
-
-    let mut optional = |path: &'static str,
-                        value: Option<&str>,
-                        expected: &'static str,
-                        valid: fn(&str) -> bool| {
-        check_optional(&mut problems, path, value, expected, valid)
-    };
-    optional(
-        "quilt.stackArn",
-        q.stack_arn.as_deref(),
-        "a CloudFormation stack ARN",
-        |v| is_arn(v, "cloudformation"),
-    );
-    optional(
-        "benchling.secretArn",
-        b.secret_arn.as_deref(),
-        "a Secrets Manager secret ARN",
-        |v| is_arn(v, "secretsmanager"),
-    );
-    optional(
-        "deployment.account",
-        profile.deployment.account.as_deref(),
-        "a 12-digit AWS account id",
-        |v| v.len() == 12 && v.bytes().all(|c| c.is_ascii_digit()),
-    );
-    optional(
-        "logging.level",
-        profile.logging.level.as_deref(),
-        "one of DEBUG, INFO, WARNING, ERROR",
-        |v| matches!(v, "DEBUG" | "INFO" | "WARNING" | "ERROR"),
-    );
-    optional(
-        "security.webhookAllowList",
-        profile.security.webhook_allow_list.as_deref(),
-        "comma-separated IPv4 addresses or CIDRs (empty allows everyone)",
-        is_allow_list,
-    );
-
     let has_secret =
         b.client_secret.as_ref().is_some_and(|s| !s.is_empty()) || b.secret_arn.is_some();
     if !has_secret {
@@ -187,23 +200,6 @@ pub fn validate(profile: &Profile) -> Vec<Problem> {
         });
     }
     problems
-}
-
-fn check_optional(
-    problems: &mut Vec<Problem>,
-    path: &'static str,
-    value: Option<&str>,
-    expected: &'static str,
-    valid: fn(&str) -> bool,
-) {
-    if let Some(v) = value.filter(|v| !valid(v)) {
-        problems.push(Problem {
-            severity: Severity::Error,
-            path,
-            expected,
-            found: format!("{v:?}"),
-        });
-    }
 }
 
 fn non_empty(v: &str) -> bool {

@@ -15,6 +15,16 @@ fn profile() -> Profile {
     profile
 }
 
+async fn secret_count(aws: &Aws) -> usize {
+    aws.secrets()
+        .list_secrets()
+        .send()
+        .await
+        .unwrap()
+        .secret_list()
+        .len()
+}
+
 async fn versions(client: &Client, id: &str) -> usize {
     client
         .list_secret_version_ids()
@@ -154,15 +164,7 @@ fn a_dry_run_creates_nothing() {
             .await
             .unwrap();
         assert_eq!(outcome, SyncOutcome::Created { arn: None });
-        assert!(
-            aws.secrets()
-                .list_secrets()
-                .send()
-                .await
-                .unwrap()
-                .secret_list()
-                .is_empty()
-        );
+        assert_eq!(secret_count(&aws).await, 0, "nothing was written");
     });
 }
 
@@ -182,15 +184,7 @@ fn an_incomplete_profile_writes_no_partial_secret() {
             err.contains("the profile lacks benchling.clientId, packages.bucket"),
             "{err}"
         );
-        assert!(
-            aws.secrets()
-                .list_secrets()
-                .send()
-                .await
-                .unwrap()
-                .secret_list()
-                .is_empty()
-        );
+        assert_eq!(secret_count(&aws).await, 0, "nothing was written");
     });
 }
 
