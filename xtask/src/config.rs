@@ -255,36 +255,44 @@ pub fn sync_secrets(
         return Ok(());
     }
     let arn = outcome.arn().map(str::to_owned);
-    if arn.is_some() && profile.benchling.secret_arn != arn {
-        store.update(name, Source::Cli, |own| own.benchling.secret_arn = arn)?;
-    }
-    if store.load_own(name)?.benchling.client_secret.is_none() {
+    let record_arn = arn.is_some() && profile.benchling.secret_arn != arn;
+    let path = store.config_path(name)?;
+    let has_plaintext = store.load_own(name)?.benchling.client_secret.is_some();
+    if has_plaintext && global.yes {
+        // `--yes` decides nothing about the user's file: it stays exactly as it was.
+        println!(
+            "left {} unchanged (--yes): it still holds the client secret in plaintext; run without --yes to remove it",
+            path.display()
+        );
         return Ok(());
     }
-    let path = store.config_path(name)?;
-    let remove = if global.yes {
-        println!(
-            "kept the plaintext client secret in {} (--yes leaves it); run without --yes to remove it",
-            path.display()
-        );
-        false
-    } else if std::io::stdin().is_terminal() {
-        config::wizard::confirm(
-            &format!(
-                "The client secret is in Secrets Manager now. Remove the plaintext copy from {}?",
+    let remove = has_plaintext
+        && if std::io::stdin().is_terminal() {
+            config::wizard::confirm(
+                &format!(
+                    "The client secret is in Secrets Manager now. Remove the plaintext copy from {}?",
+                    path.display()
+                ),
+                true,
+            )?
+        } else {
+            println!(
+                "{} still holds the client secret in plaintext; run this in a terminal to remove it",
                 path.display()
-            ),
-            true,
-        )?
-    } else {
-        println!(
-            "{} still holds the client secret in plaintext; run this in a terminal to remove it",
-            path.display()
-        );
-        false
-    };
+            );
+            false
+        };
+    if record_arn || remove {
+        store.update(name, Source::Cli, |own| {
+            if record_arn {
+                own.benchling.secret_arn = arn;
+            }
+            if remove {
+                own.benchling.client_secret = None;
+            }
+        })?;
+    }
     if remove {
-        store.update(name, Source::Cli, |own| own.benchling.client_secret = None)?;
         println!(
             "removed the plaintext client secret from {}",
             path.display()

@@ -29,6 +29,7 @@ impl Install {
         }
         let name = global.profile.as_str();
         let store = open_store()?;
+        store.ensure_base()?;
         let existed = store.exists(name);
         let mut profile = if existed {
             store.load(name)?

@@ -331,3 +331,31 @@ fn the_wizard_asks_through_a_terminal_and_explains_a_refused_answer() {
     assert!(saved["benchling"].get("clientSecret").is_none());
     assert_eq!(env.secret_versions(), 1);
 }
+
+#[test]
+fn sync_secrets_with_yes_leaves_a_plaintext_profile_byte_for_byte_unchanged() {
+    let env = Env::start();
+    std::fs::create_dir_all(env.config_path().parent().unwrap()).unwrap();
+    let mut profile: Value = serde_json::from_str(include_str!(
+        "../../crates/config/tests/fixtures/upstream-config/config-v0.7.0-minimal.json"
+    ))
+    .unwrap();
+    profile["deployment"]["region"] = "us-east-1".into();
+    profile["benchling"]["tenant"] = "acme".into();
+    std::fs::write(env.config_path(), profile.to_string()).unwrap();
+    let before = std::fs::read(env.config_path()).unwrap();
+
+    let output = env.run(&["config", "sync-secrets", "--yes"]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        text(&output).contains("unchanged (--yes)"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(std::fs::read(env.config_path()).unwrap(), before);
+    assert_eq!(
+        env.secret_versions(),
+        1,
+        "the secret was stored all the same"
+    );
+}

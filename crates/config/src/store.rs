@@ -50,6 +50,11 @@ impl Store {
         &self.base
     }
 
+    /// Creates the base directory (private) if it is not there yet.
+    pub fn ensure_base(&self) -> anyhow::Result<()> {
+        fsutil::private_dir(self.base.path())
+    }
+
     pub fn config_path(&self, name: &str) -> anyhow::Result<PathBuf> {
         Ok(self.base.profile_config(name)?)
     }
