@@ -2,12 +2,12 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Form, Json, Router};
 use base64::Engine;
 use ring::rand::SystemRandom;
@@ -15,6 +15,10 @@ use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
 use secret::SecretString;
 use serde::Deserialize;
 use serde_json::json;
+
+mod api;
+
+pub use api::{CanvasPatch, FIXTURE_CANVAS_ID, FIXTURE_EVENT_ENTRY_ID, Faults, export_zip};
 
 /// The app credentials the simulator accepts.
 #[derive(Clone, Debug)]
@@ -31,6 +35,9 @@ struct Sim {
     jwks_fetches: AtomicU64,
     deliveries: AtomicU64,
     rng: SystemRandom,
+    tenant: Mutex<api::Tenant>,
+    /// Tokens numbered below this were revoked.
+    token_floor: AtomicU64,
 }
 
 impl Sim {
@@ -49,6 +56,16 @@ fn router(sim: Arc<Sim>) -> Router {
     Router::new()
         .route("/api/v2/token", post(token))
         .route("/api/v1/apps/{app_definition_id}/jwks", get(jwks))
+        .route("/api/v2/entries/{id}", get(api::get_entry))
+        .route("/api/v2/exports", post(api::start_export))
+        .route("/api/v2/tasks/{id}", get(api::get_task))
+        .route(
+            "/api/v2/app-canvases/{id}",
+            get(api::get_canvas).patch(api::patch_canvas),
+        )
+        .route("/downloads/{file}", get(api::download))
+        .route("/_sim/canvas-patches", get(api::list_patches))
+        .route("/_sim/faults", put(api::set_faults))
         .with_state(sim)
 }
 
@@ -93,6 +110,15 @@ async fn token(
             "grant_type must be client_credentials",
         );
     }
+    if sim
+        .tenant
+        .lock()
+        .expect("simulator lock")
+        .faults
+        .reject_credentials
+    {
+        return error(StatusCode::UNAUTHORIZED, "Invalid client credentials");
+    }
     let presented = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -128,6 +154,8 @@ impl Simulator {
             jwks_fetches: AtomicU64::new(0),
             deliveries: AtomicU64::new(0),
             rng: SystemRandom::new(),
+            tenant: Mutex::new(api::Tenant::with_fixtures()),
+            token_floor: AtomicU64::new(0),
         };
         let first = sim.new_key();
         sim.keys.write().expect("simulator key lock").push(first);
@@ -204,6 +232,39 @@ impl Simulator {
         ]
     }
 
+    /// Invalidates every token issued so far, as an expiry would.
+    pub fn revoke_tokens(&self) {
+        self.sim
+            .token_floor
+            .store(self.tokens_issued(), Ordering::Relaxed);
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        self.sim.tenant.lock().expect("simulator lock").faults = faults;
+    }
+
+    /// Every canvas update received so far, oldest first.
+    pub fn canvas_patches(&self) -> Vec<CanvasPatch> {
+        self.sim
+            .tenant
+            .lock()
+            .expect("simulator lock")
+            .patches
+            .clone()
+    }
+
+    /// Makes an entry known: the fixture entry under `id`, with `display_id`.
+    pub fn add_entry(&self, id: &str, display_id: &str) {
+        let mut entry: serde_json::Value =
+            serde_json::from_str(include_str!("../fixtures/entry.json")).expect("fixture JSON");
+        entry["entry"]["displayId"] = json!(display_id);
+        self.sim
+            .tenant
+            .lock()
+            .expect("simulator lock")
+            .add_entry(id, entry["entry"].take());
+    }
+
     /// Starts signing with a new key, as Benchling does when it rotates; the JWKS lists both.
     pub fn rotate_key(&self) {
         let key = self.sim.new_key();
@@ -229,7 +290,7 @@ impl Drop for Simulator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::{self, ApiError};
+    use crate::client;
 
     fn credentials() -> AppCredentials {
         AppCredentials {
@@ -265,12 +326,8 @@ mod tests {
         .await
         .unwrap_err();
         assert_eq!(
-            err,
-            ApiError {
-                call: "POST /api/v2/token".into(),
-                status: Some(401),
-                message: "Invalid client credentials".into()
-            }
+            (err.status, err.message.as_str(), err.transient),
+            (Some(401), "Invalid client credentials", false)
         );
         assert_eq!(
             err.to_string(),
