@@ -90,8 +90,8 @@ impl Tenant {
     }
 }
 
-/// Lets a call through if it has a token the simulator issued and no fault is pending.
-fn admit(sim: &Sim, headers: &HeaderMap) -> Result<(), Response> {
+/// Why a call is turned away: no token the simulator issued, or a pending fault; `None` lets it through.
+fn refusal(sim: &Sim, headers: &HeaderMap) -> Option<Response> {
     let issued = sim.tokens_issued.load(std::sync::atomic::Ordering::Relaxed);
     let floor = sim.token_floor.load(std::sync::atomic::Ordering::Relaxed);
     let token = headers
@@ -102,7 +102,7 @@ fn admit(sim: &Sim, headers: &HeaderMap) -> Result<(), Response> {
         .and_then(|n| n.parse::<u64>().ok())
         .is_some_and(|n| (floor..issued).contains(&n))
     {
-        return Err(error(
+        return Some(error(
             StatusCode::UNAUTHORIZED,
             "Invalid or expired access token",
         ));
@@ -110,16 +110,16 @@ fn admit(sim: &Sim, headers: &HeaderMap) -> Result<(), Response> {
     let mut tenant = sim.tenant.lock().expect("simulator lock");
     if tenant.faults.rate_limit_next > 0 {
         tenant.faults.rate_limit_next -= 1;
-        return Err(error(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded"));
+        return Some(error(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded"));
     }
     if tenant.faults.server_error_next > 0 {
         tenant.faults.server_error_next -= 1;
-        return Err(error(
+        return Some(error(
             StatusCode::SERVICE_UNAVAILABLE,
             "Service unavailable",
         ));
     }
-    Ok(())
+    None
 }
 
 pub(super) async fn get_entry(
@@ -127,7 +127,7 @@ pub(super) async fn get_entry(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(refused) = admit(&sim, &headers) {
+    if let Some(refused) = refusal(&sim, &headers) {
         return refused;
     }
     match sim.tenant.lock().expect("simulator lock").entries.get(&id) {
@@ -146,7 +146,7 @@ pub(super) async fn start_export(
     headers: HeaderMap,
     Json(request): Json<ExportRequest>,
 ) -> Response {
-    if let Err(refused) = admit(&sim, &headers) {
+    if let Some(refused) = refusal(&sim, &headers) {
         return refused;
     }
     let mut tenant = sim.tenant.lock().expect("simulator lock");
@@ -173,7 +173,7 @@ pub(super) async fn get_task(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(refused) = admit(&sim, &headers) {
+    if let Some(refused) = refusal(&sim, &headers) {
         return refused;
     }
     let host = headers
@@ -239,7 +239,7 @@ pub fn export_zip(entry: &Value) -> zip::result::ZipResult<Vec<u8>> {
         "%PDF-1.4\n% {display_id}: {name} (simulated export)\n%%EOF\n"
     )?;
     archive.start_file("attachments/notes.txt", options)?;
-    write!(archive, "Notes exported with {display_id}.\n")?;
+    writeln!(archive, "Notes exported with {display_id}.")?;
     Ok(archive.finish()?.into_inner())
 }
 
@@ -248,7 +248,7 @@ pub(super) async fn get_canvas(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(refused) = admit(&sim, &headers) {
+    if let Some(refused) = refusal(&sim, &headers) {
         return refused;
     }
     match sim.tenant.lock().expect("simulator lock").canvases.get(&id) {
@@ -263,7 +263,7 @@ pub(super) async fn patch_canvas(
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> Response {
-    if let Err(refused) = admit(&sim, &headers) {
+    if let Some(refused) = refusal(&sim, &headers) {
         return refused;
     }
     let mut tenant = sim.tenant.lock().expect("simulator lock");
