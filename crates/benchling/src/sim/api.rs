@@ -79,8 +79,20 @@ impl Tenant {
         tenant
     }
 
+    /// Makes the entry known, with the canvases its notes show (`type: app_canvas`).
     pub(super) fn add_entry(&mut self, id: &str, mut entry: Value) {
         entry["id"] = json!(id);
+        let canvases: Vec<String> = entry["days"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|day| day["notes"].as_array().into_iter().flatten())
+            .filter(|note| note["type"] == "app_canvas")
+            .filter_map(|note| note["canvasId"].as_str().map(str::to_owned))
+            .collect();
+        for canvas_id in canvases {
+            self.add_canvas(&canvas_id, id);
+        }
         self.entries.insert(id.to_owned(), entry);
     }
 

@@ -1,0 +1,223 @@
+//! Accepted entry events wait here for the worker: an SQS FIFO queue (one message group per entry, so
+//! one entry is processed in order), or, for benchmarks, an in-process queue behind the same interface.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+/// What the worker needs to package one entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackagingRequest {
+    pub entry_id: String,
+    pub event_type: String,
+    pub event_id: Option<String>,
+    pub event_time: Option<String>,
+    pub canvas_id: Option<String>,
+}
+
+/// A request taken from the queue, to be deleted once done.
+#[derive(Debug)]
+pub struct Received {
+    pub request: PackagingRequest,
+    pub receipt: String,
+    pub receive_count: u32,
+}
+
+/// Selects the in-process queue instead of SQS.
+pub const MEMORY_URL: &str = "memory://";
+
+pub enum Queue {
+    Sqs {
+        client: aws_sdk_sqs::Client,
+        url: String,
+    },
+    Memory(Mutex<VecDeque<PackagingRequest>>),
+}
+
+impl Queue {
+    pub fn new(client: aws_sdk_sqs::Client, url: &str) -> Self {
+        if url == MEMORY_URL {
+            Queue::Memory(Mutex::new(VecDeque::new()))
+        } else {
+            Queue::Sqs {
+                client,
+                url: url.to_owned(),
+            }
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Queue::Sqs { url, .. } => url.clone(),
+            Queue::Memory(_) => {
+                "an in-process queue (benchmarks only: requests are not durable)".into()
+            }
+        }
+    }
+
+    pub async fn send(&self, request: &PackagingRequest) -> anyhow::Result<()> {
+        match self {
+            Queue::Memory(queue) => {
+                queue.lock().expect("queue lock").push_back(request.clone());
+                Ok(())
+            }
+            Queue::Sqs { client, url } => {
+                let body = serde_json::to_string(request)?;
+                // The event id makes Benchling's redeliveries of one event a single message.
+                let dedup = format!(
+                    "{}-{}",
+                    request.event_id.as_deref().unwrap_or("none"),
+                    request.event_type
+                );
+                let mut send = client.send_message().queue_url(url).message_body(body);
+                if url.ends_with(".fifo") {
+                    send = send
+                        .message_group_id(&request.entry_id)
+                        .message_deduplication_id(dedup_id(&dedup, request));
+                }
+                send.send()
+                    .await
+                    .map(drop)
+                    .map_err(|err| {
+                        anyhow::anyhow!("{}", aws_sdk_sqs::error::DisplayErrorContext(err))
+                    })
+                    .context("queueing the packaging request")
+            }
+        }
+    }
+
+    /// Up to `max` requests, waiting up to `wait` for the first.
+    pub async fn receive(
+        &self,
+        max: i32,
+        wait: std::time::Duration,
+    ) -> anyhow::Result<Vec<Received>> {
+        match self {
+            Queue::Memory(queue) => {
+                let taken: Vec<_> = {
+                    let mut queue = queue.lock().expect("queue lock");
+                    let n = queue.len().min(max as usize);
+                    queue.drain(..n).collect()
+                };
+                if taken.is_empty() {
+                    tokio::time::sleep(wait.min(std::time::Duration::from_millis(200))).await;
+                }
+                Ok(taken
+                    .into_iter()
+                    .map(|request| Received {
+                        request,
+                        receipt: String::new(),
+                        receive_count: 1,
+                    })
+                    .collect())
+            }
+            Queue::Sqs { client, url } => {
+                let answer = client
+                    .receive_message()
+                    .queue_url(url)
+                    .max_number_of_messages(max)
+                    .wait_time_seconds(wait.as_secs() as i32)
+                    .message_system_attribute_names(
+                        aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
+                    )
+                    .send()
+                    .await
+                    .map_err(|err| {
+                        anyhow::anyhow!("{}", aws_sdk_sqs::error::DisplayErrorContext(err))
+                    })
+                    .context("receiving packaging requests")?;
+                let mut received = Vec::new();
+                for message in answer.messages() {
+                    let (Some(body), Some(receipt)) = (message.body(), message.receipt_handle())
+                    else {
+                        continue;
+                    };
+                    let receive_count = message
+                        .attributes()
+                        .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount))
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(1);
+                    match serde_json::from_str(body) {
+                        Ok(request) => received.push(Received {
+                            request,
+                            receipt: receipt.to_owned(),
+                            receive_count,
+                        }),
+                        // Not ours to understand: left to the dead-letter queue after its receives run out.
+                        Err(err) => {
+                            tracing::error!(error = %err, "a packaging request that is not one; leaving it to the dead-letter queue")
+                        }
+                    }
+                }
+                Ok(received)
+            }
+        }
+    }
+
+    pub async fn delete(&self, received: &Received) -> anyhow::Result<()> {
+        match self {
+            Queue::Memory(_) => Ok(()),
+            Queue::Sqs { client, url } => client
+                .delete_message()
+                .queue_url(url)
+                .receipt_handle(&received.receipt)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|err| anyhow::anyhow!("{}", aws_sdk_sqs::error::DisplayErrorContext(err)))
+                .context("deleting a finished packaging request"),
+        }
+    }
+
+    /// Makes a failed request visible again after `delay` (its retry backoff).
+    pub async fn retry_later(
+        &self,
+        received: &Received,
+        delay: std::time::Duration,
+    ) -> anyhow::Result<()> {
+        match self {
+            Queue::Memory(queue) => {
+                queue
+                    .lock()
+                    .expect("queue lock")
+                    .push_back(received.request.clone());
+                Ok(())
+            }
+            Queue::Sqs { client, url } => client
+                .change_message_visibility()
+                .queue_url(url)
+                .receipt_handle(&received.receipt)
+                .visibility_timeout(delay.as_secs() as i32)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|err| anyhow::anyhow!("{}", aws_sdk_sqs::error::DisplayErrorContext(err)))
+                .context("delaying a failed packaging request"),
+        }
+    }
+}
+
+/// FIFO deduplication ids are at most 128 characters of a limited set.
+fn dedup_id(raw: &str, request: &PackagingRequest) -> String {
+    let id: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(128)
+        .collect();
+    if request.event_id.is_some() {
+        id
+    } else {
+        format!("{}-{}", request.entry_id, crate::unique_suffix())
+            .chars()
+            .take(128)
+            .collect()
+    }
+}

@@ -1,0 +1,434 @@
+//! The service binary end to end on 127.0.0.1: moto_server for AWS, the Benchling simulator for
+//! Benchling, and the real `benchling-webhook` process in between.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use benchling::sim::{AppCredentials, Simulator};
+use config::Profile;
+use config::aws::Aws;
+use moto::Moto;
+use secret::SecretString;
+use serde_json::{Value, json};
+
+const ENTRY_CREATED: &str = include_str!("../../benchling/fixtures/entry-created.json");
+const APP_INSTALLED: &str = include_str!("../../benchling/fixtures/app-installed.json");
+
+struct World {
+    moto: Moto,
+    sim: Simulator,
+    aws: Aws,
+    packager_url: String,
+    requests_url: String,
+    home: tempfile::TempDir,
+}
+
+struct Service {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl World {
+    async fn start() -> World {
+        let moto = Moto::start().unwrap();
+        let sim = Simulator::start(AppCredentials {
+            client_id: "client-1".into(),
+            client_secret: SecretString::new("s3cr3t"),
+        })
+        .unwrap();
+        let aws = Aws::emulator(&moto.endpoint(), moto::REGION).await;
+        aws.s3()
+            .create_bucket()
+            .bucket("packages")
+            .send()
+            .await
+            .unwrap();
+        let packager_url = aws
+            .sqs()
+            .create_queue()
+            .queue_name("quilt-packager")
+            .send()
+            .await
+            .unwrap()
+            .queue_url()
+            .unwrap()
+            .to_owned();
+        aws.sqs()
+            .create_queue()
+            .queue_name("requests-dlq.fifo")
+            .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
+            .send()
+            .await
+            .unwrap();
+        let dlq_arn = format!(
+            "arn:aws:sqs:{}:{}:requests-dlq.fifo",
+            moto::REGION,
+            moto::ACCOUNT_ID
+        );
+        let requests_url = aws
+            .sqs()
+            .create_queue()
+            .queue_name("requests.fifo")
+            .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+                "5",
+            )
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
+                json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}).to_string(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .queue_url()
+            .unwrap()
+            .to_owned();
+        let mut profile = Profile::default();
+        for (field, value) in [
+            ("benchling.tenant", "acme"),
+            ("benchling.clientId", "client-1"),
+            ("benchling.appDefinitionId", "appdef_test"),
+            ("packages.bucket", "packages"),
+            ("packages.prefix", "benchling"),
+            ("packages.metadataKey", "experiment_id"),
+            ("deployment.region", moto::REGION),
+        ] {
+            config::schema::set_field(&mut profile, field, value).unwrap();
+        }
+        profile.benchling.client_secret = Some(SecretString::new("s3cr3t"));
+        config::secrets::sync(&aws, "default", &profile, false)
+            .await
+            .unwrap();
+        World {
+            moto,
+            sim,
+            aws,
+            packager_url,
+            requests_url,
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn spawn(&self, secret_name: &str) -> Service {
+        let port = free_port();
+        let home = self.home.path();
+        let child = Command::new(env!("CARGO_BIN_EXE_benchling-webhook"))
+            .env_clear()
+            .env("HOME", home)
+            .env("AWS_CONFIG_FILE", home.join("aws-config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", home.join("aws-credentials"))
+            .env("AWS_ENDPOINT_URL", self.moto.endpoint())
+            .env("AWS_ACCESS_KEY_ID", moto::ACCESS_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", moto::SECRET_ACCESS_KEY)
+            .env("AWS_REGION", moto::REGION)
+            .env("BenchlingSecret", secret_name)
+            .env("PORT", port.to_string())
+            .env("PACKAGER_SQS_URL", &self.packager_url)
+            .env("PACKAGING_REQUEST_QUEUE_URL", &self.requests_url)
+            .env("QUILT_WEB_HOST", "quilt.example.com")
+            .env("BENCHLING_BASE_URL", self.sim.base_url())
+            .env("BENCHLING_JWKS_BASE_URL", self.sim.base_url())
+            .env("SQS_WAIT_SECONDS", "1")
+            .env("LOG_FORMAT", "text")
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        Service {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+async fn wait_until_up(service: &Service) {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        if reqwest::get(format!("{}/health/live", service.base))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the service did not come up");
+}
+
+async fn post(
+    service: &Service,
+    path: &str,
+    body: &[u8],
+    headers: &[(&str, String)],
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}{path}", service.base))
+        .body(body.to_vec());
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn signed(world: &World, service: &Service, path: &str, body: &[u8]) -> (u16, Value) {
+    let headers: Vec<(&str, String)> = world.sim.signed_headers(body).into_iter().collect();
+    post(service, path, body, &headers).await
+}
+
+async fn s3_text(aws: &Aws, key: &str) -> Option<String> {
+    let object = aws
+        .s3()
+        .get_object()
+        .bucket("packages")
+        .key(key)
+        .send()
+        .await
+        .ok()?;
+    Some(String::from_utf8(object.body.collect().await.ok()?.to_vec()).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_entry_event_becomes_files_a_package_message_and_a_canvas() {
+    let world = World::start().await;
+    let service = world.spawn("quiltdata/benchling-webhook/default/acme");
+    wait_until_up(&service).await;
+
+    let started = Instant::now();
+    let (status, body) = signed(&world, &service, "/event", ENTRY_CREATED.as_bytes()).await;
+    assert_eq!(
+        (status, &body["status"]),
+        (202, &json!("accepted")),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "acknowledged fast, not after the work"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let entry_json = loop {
+        if let Some(text) = s3_text(&world.aws, "benchling/EXP25000008/entry.json").await {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "no entry.json in S3 after 60 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let metadata: Value = serde_json::from_str(&entry_json).unwrap();
+    assert_eq!(metadata["package_name"], "benchling/EXP25000008");
+    assert_eq!(metadata["entry_id"], "8316d144-745d-4276-a389-f8afc8ff3115");
+    assert_eq!(metadata["display_id"], "EXP25000008");
+    assert_eq!(metadata["experiment_id"], "EXP25000008");
+    assert_eq!(
+        metadata["files"]["EXP25000008.pdf"]["s3_key"],
+        "benchling/EXP25000008/EXP25000008.pdf"
+    );
+    assert!(
+        s3_text(&world.aws, "benchling/EXP25000008/attachments/notes.txt")
+            .await
+            .is_some()
+    );
+    assert!(
+        s3_text(&world.aws, "benchling/EXP25000008/README.md")
+            .await
+            .unwrap()
+            .contains("EXP25000008")
+    );
+
+    let messages = world
+        .aws
+        .sqs()
+        .receive_message()
+        .queue_url(&world.packager_url)
+        .wait_time_seconds(5)
+        .send()
+        .await
+        .unwrap();
+    let message: Value = serde_json::from_str(messages.messages()[0].body().unwrap()).unwrap();
+    assert_eq!(
+        message,
+        json!({
+            "source_prefix": "s3://packages/benchling/EXP25000008/",
+            "registry": "packages",
+            "package_name": "benchling/EXP25000008",
+            "metadata_uri": "entry.json",
+            "commit_message": "Benchling v2.entry.created at 2024-06-07T21:46:48.111811+00:00",
+        })
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while world.sim.canvas_patches().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let patch = &world.sim.canvas_patches()[0];
+    assert_eq!(
+        patch.canvas_id, "cnvs_pHGVgdN1",
+        "the canvas named in the entry's notes"
+    );
+    let blocks = patch.body["blocks"].to_string();
+    assert!(
+        blocks.contains("https://quilt.example.com/b/packages/packages/benchling/EXP25000008"),
+        "{blocks}"
+    );
+    assert!(
+        blocks.contains("update-package-8316d144-745d-4276-a389-f8afc8ff3115"),
+        "{blocks}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_deliveries_get_the_right_status_and_reason() {
+    let world = World::start().await;
+    let service = world.spawn("quiltdata/benchling-webhook/default/acme");
+    wait_until_up(&service).await;
+    let body = ENTRY_CREATED.as_bytes();
+
+    let mut tampered: Vec<(&str, String)> = world
+        .sim
+        .signed_headers(b"another body")
+        .into_iter()
+        .collect();
+    assert_eq!(
+        post(&service, "/event", body, &tampered).await,
+        (
+            403,
+            json!({"error": "Forbidden", "reason": "invalid_signature"})
+        )
+    );
+    tampered.retain(|(name, _)| *name != "webhook-signature");
+    assert_eq!(
+        post(&service, "/event", body, &tampered).await.1["reason"],
+        "missing_headers"
+    );
+
+    let stale_timestamp = "1000000000".to_owned();
+    let stale = vec![
+        ("webhook-id", "msg_1".to_owned()),
+        ("webhook-timestamp", stale_timestamp.clone()),
+        (
+            "webhook-signature",
+            world.sim.sign("msg_1", &stale_timestamp, body),
+        ),
+    ];
+    assert_eq!(post(&service, "/event", body, &stale).await.0, 403);
+
+    assert_eq!(
+        signed(&world, &service, "/event", b"{not json").await.0,
+        400
+    );
+    let unknown = serde_json::to_vec(&json!({"message": {"type": "v2.request.created"}})).unwrap();
+    assert_eq!(
+        signed(&world, &service, "/event", &unknown).await,
+        (
+            200,
+            json!({"status": "ignored", "type": "v2.request.created"})
+        )
+    );
+    assert_eq!(
+        signed(
+            &world,
+            &service,
+            "/prod/lifecycle",
+            APP_INSTALLED.as_bytes()
+        )
+        .await
+        .0,
+        200
+    );
+
+    let oversized = vec![b' '; 1024 * 1024 + 1];
+    assert_eq!(signed(&world, &service, "/event", &oversized).await.0, 413);
+    let client = reqwest::Client::new();
+    assert_eq!(
+        client
+            .get(format!("{}/event", service.base))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        405
+    );
+    let missing = client
+        .get(format!("{}/nowhere", service.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+    assert_eq!(missing.json::<Value>().await.unwrap()["error"], "Not Found");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_its_secret_the_service_starts_degraded_and_says_why() {
+    let world = World::start().await;
+    let service = world.spawn("quiltdata/benchling-webhook/default/missing");
+    wait_until_up(&service).await;
+    let health: Value = reqwest::get(format!("{}/health", service.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["mode"], "degraded");
+    assert!(
+        health["reason"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist"),
+        "{health}"
+    );
+    let (status, body) = signed(&world, &service, "/event", ENTRY_CREATED.as_bytes()).await;
+    assert_eq!(status, 503);
+    assert_eq!(body["reason"], "secret_fetch_failed");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("cargo xtask config sync-secrets"),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_service_cleanly() {
+    let world = World::start().await;
+    let mut service = world.spawn("quiltdata/benchling-webhook/default/acme");
+    wait_until_up(&service).await;
+    let pid = service.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = service.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 30 s after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "exit status {status}");
+}
