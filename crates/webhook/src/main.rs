@@ -128,6 +128,7 @@ async fn serve(with_http: bool) -> anyhow::Result<()> {
             settings.quilt_web_host.clone(),
             settings.benchling_base_url.clone(),
             settings.sqs_wait,
+            settings.retry_base,
         );
         let stop = stop_rx.clone();
         tokio::spawn(async move { worker.run(stop).await })

@@ -145,9 +145,17 @@ impl Queue {
                             receipt: receipt.to_owned(),
                             receive_count,
                         }),
-                        // Not ours to understand: left to the dead-letter queue after its receives run out.
+                        // Not ours to understand: visible again at once, so its receives run out quickly and
+                        // the redrive policy moves it to the dead-letter queue.
                         Err(err) => {
-                            tracing::error!(error = %err, "a packaging request that is not one; leaving it to the dead-letter queue")
+                            tracing::error!(error = %err, receives = receive_count, "a message that is not a packaging request; sending it on to the dead-letter queue");
+                            let _ = client
+                                .change_message_visibility()
+                                .queue_url(url)
+                                .receipt_handle(receipt)
+                                .visibility_timeout(0)
+                                .send()
+                                .await;
                         }
                     }
                 }

@@ -36,6 +36,8 @@ pub struct Settings {
     pub worker_in_server: bool,
     /// `SQS_WAIT_SECONDS` (20): long-poll wait of the worker.
     pub sqs_wait: Duration,
+    /// `RETRY_BASE_SECONDS` (10): a failed request returns after 2, 4, 8 … times this, at most 15 min.
+    pub retry_base: Duration,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -99,6 +101,7 @@ impl Settings {
             sqs_wait: Duration::from_secs(
                 parsed("SQS_WAIT_SECONDS", 20, "whole seconds (0-20)")?.min(20),
             ),
+            retry_base: Duration::from_secs(parsed("RETRY_BASE_SECONDS", 10, "whole seconds")?),
         })
     }
 }

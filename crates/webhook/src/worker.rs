@@ -28,6 +28,7 @@ pub struct Worker {
     pub export_poll: Duration,
     pub export_timeout: Duration,
     pub wait: Duration,
+    pub retry_base: Duration,
     /// One API client per set of credentials, so its token is reused until the secret changes.
     api: Mutex<Option<(ApiKey, Arc<Api>)>>,
 }
@@ -54,6 +55,7 @@ impl Worker {
         quilt_web_host: Option<String>,
         benchling_base_url: Option<String>,
         wait: Duration,
+        retry_base: Duration,
     ) -> Self {
         Worker {
             secrets,
@@ -66,6 +68,7 @@ impl Worker {
             export_poll: Duration::from_secs(1),
             export_timeout: Duration::from_secs(300),
             wait,
+            retry_base,
             api: Mutex::new(None),
         }
     }

@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use benchling::sim::{AppCredentials, Simulator};
+use benchling::sim::{AppCredentials, Faults, Simulator};
 use config::Profile;
 use config::aws::Aws;
 use moto::Moto;
@@ -92,7 +92,7 @@ impl World {
             )
             .attributes(
                 aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
-                json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}).to_string(),
+                json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}).to_string(),
             )
             .send()
             .await
@@ -146,6 +146,7 @@ impl World {
             .env("BENCHLING_BASE_URL", self.sim.base_url())
             .env("BENCHLING_JWKS_BASE_URL", self.sim.base_url())
             .env("SQS_WAIT_SECONDS", "1")
+            .env("RETRY_BASE_SECONDS", "1")
             .env("LOG_FORMAT", "text")
             .stdin(Stdio::null())
             .spawn()
@@ -431,4 +432,107 @@ async fn sigterm_stops_the_service_cleanly() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(status.success(), "exit status {status}");
+}
+
+async fn wait_for_object(aws: &Aws, key: &str, within: Duration) -> Option<String> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Some(text) = s3_text(aws, key).await {
+            return Some(text);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_burst_and_a_missing_bucket_delay_the_package_but_do_not_lose_it() {
+    let world = World::start().await;
+    world.sim.set_faults(Faults {
+        rate_limit_next: 3,
+        ..Faults::default()
+    });
+    world
+        .aws
+        .s3()
+        .delete_bucket()
+        .bucket("packages")
+        .send()
+        .await
+        .unwrap();
+    let service = world.spawn("quiltdata/benchling-webhook/default/acme");
+    wait_until_up(&service).await;
+
+    assert_eq!(
+        signed(&world, &service, "/event", ENTRY_CREATED.as_bytes())
+            .await
+            .0,
+        202
+    );
+    // S3 is "down": the work fails and is retried, the request stays queued.
+    assert_eq!(
+        wait_for_object(
+            &world.aws,
+            "benchling/EXP25000008/entry.json",
+            Duration::from_secs(3)
+        )
+        .await,
+        None
+    );
+    world
+        .aws
+        .s3()
+        .create_bucket()
+        .bucket("packages")
+        .send()
+        .await
+        .unwrap();
+    let entry_json = wait_for_object(
+        &world.aws,
+        "benchling/EXP25000008/entry.json",
+        Duration::from_secs(60),
+    )
+    .await;
+    assert!(
+        entry_json.is_some(),
+        "the request was lost: nothing in S3 after the bucket came back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_request_ends_in_the_dead_letter_queue() {
+    let world = World::start().await;
+    let service = world.spawn("quiltdata/benchling-webhook/default/acme");
+    wait_until_up(&service).await;
+    let sqs = world.aws.sqs();
+    sqs.send_message()
+        .queue_url(&world.requests_url)
+        .message_body("this is not a packaging request")
+        .message_group_id("poison")
+        .message_deduplication_id("poison-1")
+        .send()
+        .await
+        .unwrap();
+    let dlq_url = world
+        .requests_url
+        .replace("requests.fifo", "requests-dlq.fifo");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let answer = sqs
+            .receive_message()
+            .queue_url(&dlq_url)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        if let Some(message) = answer.messages().first() {
+            assert_eq!(message.body(), Some("this is not a packaging request"));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the poison message never reached the dead-letter queue"
+        );
+    }
+    drop(service);
 }
