@@ -106,13 +106,12 @@ impl Worker {
                 }
             }
             Err(err) => {
-                // Backs off 10 s, 20 s, 40 s … up to 15 min; the queue's redrive policy ends it in the
-                // dead-letter queue once its receives run out.
-                let delay = Duration::from_secs(
-                    10u64
-                        .saturating_mul(1 << received.receive_count.min(7))
-                        .min(900),
-                );
+                // Backs off 2, 4, 8 … times the base, up to 15 min; the queue's redrive policy ends it in
+                // the dead-letter queue once its receives run out.
+                let delay = self
+                    .retry_base
+                    .saturating_mul(1 << received.receive_count.min(7))
+                    .min(Duration::from_secs(900));
                 tracing::error!(entry_id = %entry, attempt = received.receive_count, retry_in_s = delay.as_secs(), error = %format!("{err:#}"), "packaging failed");
                 if let Err(err) = self.queue.retry_later(&received, delay).await {
                     tracing::error!(entry_id = %entry, error = %format!("{err:#}"), "could not delay the retry");
