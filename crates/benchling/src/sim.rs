@@ -41,6 +41,46 @@ struct Sim {
 }
 
 impl Sim {
+    fn sign(&self, id: &str, timestamp: &str, body: &[u8]) -> String {
+        let message = [id.as_bytes(), b".", timestamp.as_bytes(), b".", body].concat();
+        let key = self.keys.read().expect("simulator key lock")[0].clone();
+        let signature = key.sign(&self.rng, &message).expect("ECDSA signing");
+        format!(
+            "v1bder,{}",
+            base64::engine::general_purpose::STANDARD.encode(signature.as_ref())
+        )
+    }
+
+    fn signed_headers(&self, body: &[u8]) -> [(&'static str, String); 3] {
+        let id = format!("msg_sim{}", self.deliveries.fetch_add(1, Ordering::Relaxed));
+        let timestamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            .to_string();
+        let signature = self.sign(&id, &timestamp, body);
+        [
+            ("webhook-id", id),
+            ("webhook-timestamp", timestamp),
+            ("webhook-signature", signature),
+        ]
+    }
+
+    async fn deliver(&self, url: &str, body: &[u8]) -> anyhow::Result<(u16, String)> {
+        let mut request = crate::client::http_client()
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        for (name, value) in self.signed_headers(body) {
+            request = request.header(name, value);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|err| anyhow::anyhow!("POST {url}: {err}"))?;
+        let status = response.status().as_u16();
+        Ok((status, response.text().await.unwrap_or_default()))
+    }
+
     fn new_key(&self) -> Arc<EcdsaKeyPair> {
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &self.rng)
             .expect("P-256 key generation");
@@ -66,8 +106,64 @@ fn router(sim: Arc<Sim>) -> Router {
         .route("/downloads/{file}", get(api::download))
         .route("/_sim/canvas-patches", get(api::list_patches))
         .route("/_sim/faults", put(api::set_faults))
+        .route("/_sim/deliver", post(deliver))
         .with_state(sim)
 }
+
+#[derive(Deserialize)]
+struct Delivery {
+    url: String,
+    /// The raw body, byte for byte as it is signed and sent.
+    body: String,
+}
+
+/// `POST /_sim/deliver`: sign `body` with the simulator's key and POST it to `url`, as Benchling does.
+async fn deliver(State(sim): State<Arc<Sim>>, Json(delivery): Json<Delivery>) -> Response {
+    match sim.deliver(&delivery.url, delivery.body.as_bytes()).await {
+        Ok((status, body)) => Json(json!({"status": status, "body": body})).into_response(),
+        Err(err) => error(StatusCode::BAD_GATEWAY, &format!("{err:#}")),
+    }
+}
+
+/// The fixture events, by name, as Benchling sent them.
+pub const FIXTURE_EVENTS: &[(&str, &str)] = &[
+    (
+        "entry-created",
+        include_str!("../fixtures/entry-created.json"),
+    ),
+    (
+        "entry-updated",
+        include_str!("../fixtures/entry-updated.json"),
+    ),
+    (
+        "canvas-initialized",
+        include_str!("../fixtures/canvas-initialized.json"),
+    ),
+    (
+        "canvas-created",
+        include_str!("../fixtures/canvas-created.json"),
+    ),
+    (
+        "canvas-interaction",
+        include_str!("../fixtures/canvas-interaction.json"),
+    ),
+    (
+        "app-installed",
+        include_str!("../fixtures/app-installed.json"),
+    ),
+    (
+        "app-activate-requested",
+        include_str!("../fixtures/app-activate-requested.json"),
+    ),
+    (
+        "app-deactivated",
+        include_str!("../fixtures/app-deactivated.json"),
+    ),
+    (
+        "app-config-updated",
+        include_str!("../fixtures/app-config-updated.json"),
+    ),
+];
 
 async fn jwks(State(sim): State<Arc<Sim>>) -> Response {
     sim.jwks_fetches.fetch_add(1, Ordering::Relaxed);
@@ -146,7 +242,15 @@ pub struct Simulator {
 }
 
 impl Simulator {
+    /// On a free port of 127.0.0.1.
     pub fn start(credentials: AppCredentials) -> anyhow::Result<Self> {
+        Self::start_at(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), credentials)
+    }
+
+    pub fn start_at(
+        addr: std::net::SocketAddr,
+        credentials: AppCredentials,
+    ) -> anyhow::Result<Self> {
         let sim = Sim {
             credentials,
             tokens_issued: AtomicU64::new(0),
@@ -160,7 +264,8 @@ impl Simulator {
         let first = sim.new_key();
         sim.keys.write().expect("simulator key lock").push(first);
         let sim = Arc::new(sim);
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let listener = std::net::TcpListener::bind(addr)
+            .map_err(|err| anyhow::anyhow!("listening on {addr}: {err}"))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
@@ -203,35 +308,6 @@ impl Simulator {
         self.sim.jwks_fetches.load(Ordering::Relaxed)
     }
 
-    /// A `webhook-signature` value as Benchling sends it: `v1bder,<base64 DER>` over `{id}.{timestamp}.{body}`.
-    pub fn sign(&self, id: &str, timestamp: &str, body: &[u8]) -> String {
-        let message = [id.as_bytes(), b".", timestamp.as_bytes(), b".", body].concat();
-        let key = self.sim.keys.read().expect("simulator key lock")[0].clone();
-        let signature = key.sign(&self.sim.rng, &message).expect("ECDSA signing");
-        format!(
-            "v1bder,{}",
-            base64::engine::general_purpose::STANDARD.encode(signature.as_ref())
-        )
-    }
-
-    /// The three headers of a delivery of `body` made now.
-    pub fn signed_headers(&self, body: &[u8]) -> [(&'static str, String); 3] {
-        let id = format!(
-            "msg_sim{}",
-            self.sim.deliveries.fetch_add(1, Ordering::Relaxed)
-        );
-        let timestamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-            .to_string();
-        let signature = self.sign(&id, &timestamp, body);
-        [
-            ("webhook-id", id),
-            ("webhook-timestamp", timestamp),
-            ("webhook-signature", signature),
-        ]
-    }
-
     /// Invalidates every token issued so far, as an expiry would.
     pub fn revoke_tokens(&self) {
         self.sim
@@ -263,6 +339,21 @@ impl Simulator {
             .lock()
             .expect("simulator lock")
             .add_entry(id, entry["entry"].take());
+    }
+
+    /// A `webhook-signature` value as Benchling sends it: `v1bder,<base64 DER>` over `{id}.{timestamp}.{body}`.
+    pub fn sign(&self, id: &str, timestamp: &str, body: &[u8]) -> String {
+        self.sim.sign(id, timestamp, body)
+    }
+
+    /// The three headers of a delivery of `body` made now.
+    pub fn signed_headers(&self, body: &[u8]) -> [(&'static str, String); 3] {
+        self.sim.signed_headers(body)
+    }
+
+    /// Signs `body` and POSTs it to `url` as Benchling delivers a webhook; the answer's status and body.
+    pub async fn deliver(&self, url: &str, body: &[u8]) -> anyhow::Result<(u16, String)> {
+        self.sim.deliver(url, body).await
     }
 
     /// Starts signing with a new key, as Benchling does when it rotates; the JWKS lists both.
