@@ -37,6 +37,8 @@ pub enum Command {
     Install(crate::install::Install),
     /// Show, list, validate, check and sync deployment profiles
     Config(crate::config::Config),
+    /// Measure the release service: signed webhooks per second, latency, memory
+    Bench(crate::bench::Bench),
     /// Check the tools the other commands need and say how to install what is missing
     Doctor(crate::doctor::Doctor),
     /// Print a shell completion script for `cargo xtask` (bash, zsh or fish)

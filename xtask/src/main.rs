@@ -1,6 +1,7 @@
 //! `cargo xtask`: the one entry point for contributors and CI. This file only parses and dispatches;
 //! each command lives in its own module.
 
+mod bench;
 mod completions;
 mod config;
 mod doctor;
@@ -58,6 +59,7 @@ fn run(cli: flags::Cli) -> anyhow::Result<()> {
         Some(flags::Command::Test(cmd)) => cmd.run(&sh, &global),
         Some(flags::Command::Install(cmd)) => cmd.run(&global),
         Some(flags::Command::Config(cmd)) => cmd.run(&global),
+        Some(flags::Command::Bench(cmd)) => cmd.run(&sh, &global),
         Some(flags::Command::Doctor(cmd)) => cmd.run(&sh, &global),
         Some(flags::Command::Completions(cmd)) => cmd.run(),
     }

@@ -107,6 +107,7 @@ fn router(sim: Arc<Sim>) -> Router {
         .route("/_sim/canvas-patches", get(api::list_patches))
         .route("/_sim/faults", put(api::set_faults))
         .route("/_sim/deliver", post(deliver))
+        .route("/_sim/sign", post(sign))
         .with_state(sim)
 }
 
@@ -123,6 +124,17 @@ async fn deliver(State(sim): State<Arc<Sim>>, Json(delivery): Json<Delivery>) ->
         Ok((status, body)) => Json(json!({"status": status, "body": body})).into_response(),
         Err(err) => error(StatusCode::BAD_GATEWAY, &format!("{err:#}")),
     }
+}
+
+/// `POST /_sim/sign`: the three webhook headers for the request body, signed now (for load tests that
+/// must not spend their own CPU on signing).
+async fn sign(State(sim): State<Arc<Sim>>, body: axum::body::Bytes) -> Response {
+    let headers: serde_json::Map<String, serde_json::Value> = sim
+        .signed_headers(&body)
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), json!(value)))
+        .collect();
+    Json(headers).into_response()
 }
 
 /// The fixture events, by name, as Benchling sent them.
@@ -354,6 +366,14 @@ impl Simulator {
     /// Signs `body` and POSTs it to `url` as Benchling delivers a webhook; the answer's status and body.
     pub async fn deliver(&self, url: &str, body: &[u8]) -> anyhow::Result<(u16, String)> {
         self.sim.deliver(url, body).await
+    }
+
+    /// The public keys its JWKS lists, newest first.
+    pub fn public_keys(&self) -> Vec<crate::verify::PublicKey> {
+        let keys = self.sim.keys.read().expect("simulator key lock");
+        keys.iter()
+            .map(|key| crate::verify::PublicKey::from_uncompressed_point(key.public_key().as_ref()))
+            .collect()
     }
 
     /// Starts signing with a new key, as Benchling does when it rotates; the JWKS lists both.

@@ -27,6 +27,8 @@ pub struct Received {
 
 /// Selects the in-process queue instead of SQS.
 pub const MEMORY_URL: &str = "memory://";
+/// The in-process queue keeps the newest requests only: it exists to measure accepting, not to hold work.
+const MEMORY_CAPACITY: usize = 1024;
 
 pub enum Queue {
     Sqs {
@@ -60,7 +62,11 @@ impl Queue {
     pub async fn send(&self, request: &PackagingRequest) -> anyhow::Result<()> {
         match self {
             Queue::Memory(queue) => {
-                queue.lock().expect("queue lock").push_back(request.clone());
+                let mut queue = queue.lock().expect("queue lock");
+                if queue.len() == MEMORY_CAPACITY {
+                    queue.pop_front();
+                }
+                queue.push_back(request.clone());
                 Ok(())
             }
             Queue::Sqs { client, url } => {
