@@ -202,15 +202,3 @@ fn healthcheck() -> anyhow::Result<()> {
     );
     Ok(())
 }
-
-/// A suffix that makes ids unique within this process.
-pub fn unique_suffix() -> String {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!(
-        "{nanos}-{}",
-        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    )
-}

@@ -71,17 +71,11 @@ impl Queue {
             }
             Queue::Sqs { client, url } => {
                 let body = serde_json::to_string(request)?;
-                // The event id makes Benchling's redeliveries of one event a single message.
-                let dedup = format!(
-                    "{}-{}",
-                    request.event_id.as_deref().unwrap_or("none"),
-                    request.event_type
-                );
                 let mut send = client.send_message().queue_url(url).message_body(body);
                 if url.ends_with(".fifo") {
                     send = send
                         .message_group_id(&request.entry_id)
-                        .message_deduplication_id(dedup_id(&dedup, request));
+                        .message_deduplication_id(dedup_id(request));
                 }
                 send.send()
                     .await
@@ -213,10 +207,25 @@ impl Queue {
     }
 }
 
-/// FIFO deduplication ids are at most 128 characters of a limited set.
-fn dedup_id(raw: &str, request: &PackagingRequest) -> String {
-    let id: String = raw
-        .chars()
+/// The FIFO deduplication id: one per Benchling event, so its redeliveries collapse into one message;
+/// an event without an id (a button click) is never a duplicate.
+fn dedup_id(request: &PackagingRequest) -> String {
+    static UNIQUE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let raw = match &request.event_id {
+        Some(event_id) => format!("{event_id}-{}", request.event_type),
+        None => {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            format!(
+                "{}-{nanos}-{}",
+                request.entry_id,
+                UNIQUE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            )
+        }
+    };
+    // At most 128 characters of letters, digits and `-_.`.
+    raw.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || "-_.".contains(c) {
                 c
@@ -225,13 +234,30 @@ fn dedup_id(raw: &str, request: &PackagingRequest) -> String {
             }
         })
         .take(128)
-        .collect();
-    if request.event_id.is_some() {
-        id
-    } else {
-        format!("{}-{}", request.entry_id, crate::unique_suffix())
-            .chars()
-            .take(128)
-            .collect()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(event_id: Option<&str>) -> PackagingRequest {
+        PackagingRequest {
+            entry_id: "etr_1".into(),
+            event_type: "v2.entry.created".into(),
+            event_id: event_id.map(str::to_owned),
+            event_time: None,
+            canvas_id: None,
+        }
+    }
+
+    #[test]
+    fn redeliveries_of_one_event_share_a_dedup_id_and_clicks_never_do() {
+        assert_eq!(
+            dedup_id(&request(Some("evt_1"))),
+            dedup_id(&request(Some("evt_1")))
+        );
+        assert_eq!(dedup_id(&request(Some("evt_1"))), "evt_1-v2.entry.created");
+        assert_ne!(dedup_id(&request(None)), dedup_id(&request(None)));
     }
 }
