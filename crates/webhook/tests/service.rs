@@ -147,6 +147,7 @@ impl World {
             .env("BENCHLING_JWKS_BASE_URL", self.sim.base_url())
             .env("SQS_WAIT_SECONDS", "1")
             .env("RETRY_BASE_SECONDS", "1")
+            .env("SECRET_CACHE_SECONDS", "1")
             .env("LOG_FORMAT", "text")
             .stdin(Stdio::null())
             .spawn()
@@ -535,4 +536,114 @@ async fn a_poison_request_ends_in_the_dead_letter_queue() {
         );
     }
     drop(service);
+}
+
+/// Writes the Benchling secret with `client_secret`, as `config sync-secrets` would after a rotation.
+async fn put_client_secret(world: &World, client_secret: &str) {
+    let id = "quiltdata/benchling-webhook/default/acme";
+    let stored = world
+        .aws
+        .secrets()
+        .get_secret_value()
+        .secret_id(id)
+        .send()
+        .await
+        .unwrap();
+    let mut value: Value = serde_json::from_str(stored.secret_string().unwrap()).unwrap();
+    value["client_secret"] = client_secret.into();
+    world
+        .aws
+        .secrets()
+        .put_secret_value()
+        .secret_id(id)
+        .secret_string(value.to_string())
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_secret_takes_effect_without_a_restart() {
+    let world = World::start().await;
+    put_client_secret(&world, "stale-secret").await;
+    let service = world.spawn("quiltdata/benchling-webhook/default/acme");
+    wait_until_up(&service).await;
+    assert_eq!(
+        signed(&world, &service, "/event", ENTRY_CREATED.as_bytes())
+            .await
+            .0,
+        202
+    );
+    // Benchling refuses the stale credentials: nothing is packaged.
+    assert_eq!(
+        wait_for_object(
+            &world.aws,
+            "benchling/EXP25000008/entry.json",
+            Duration::from_secs(3)
+        )
+        .await,
+        None
+    );
+    assert_eq!(world.sim.tokens_issued(), 0);
+    put_client_secret(&world, "s3cr3t").await;
+    let packaged = wait_for_object(
+        &world.aws,
+        "benchling/EXP25000008/entry.json",
+        Duration::from_secs(60),
+    )
+    .await;
+    assert!(packaged.is_some(), "the rotated secret was not picked up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_the_packaging_job_in_hand() {
+    let world = World::start().await;
+    // A slow export: the job is still running when SIGTERM arrives.
+    world.sim.set_faults(Faults {
+        export_polls: Some(3),
+        ..Faults::default()
+    });
+    let mut service = world.spawn("quiltdata/benchling-webhook/default/acme");
+    wait_until_up(&service).await;
+    assert_eq!(
+        signed(&world, &service, "/event", ENTRY_CREATED.as_bytes())
+            .await
+            .0,
+        202
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while world.sim.tokens_issued() == 0 {
+        assert!(Instant::now() < deadline, "the job never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        s3_text(&world.aws, "benchling/EXP25000008/entry.json").await,
+        None,
+        "the job is still in progress"
+    );
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &service.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = service.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 60 s after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        s3_text(&world.aws, "benchling/EXP25000008/entry.json")
+            .await
+            .is_some(),
+        "the job in hand was abandoned"
+    );
 }
