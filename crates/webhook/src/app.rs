@@ -39,15 +39,31 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/{stage}/event", any(webhook))
         .route("/{stage}/lifecycle", any(webhook))
         .route("/{stage}/canvas", any(webhook));
-    Router::new()
+    let routes = Router::new()
         .route("/health", get(health))
         .route("/health/ready", get(ready))
         .route("/health/live", get(live))
         .merge(webhooks)
         .fallback(not_found)
+        .with_state(state);
+    harden(routes)
+}
+
+/// What every route gets: the body limit, a log line per request, and a 500 instead of a dead
+/// connection should a handler ever panic.
+fn harden(routes: Router) -> Router {
+    routes
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(log_request))
-        .with_state(state)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_panic: Box<dyn std::any::Any + Send>| {
+                tracing::error!("a request handler panicked");
+                reply(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({"error": "Internal Server Error", "reason": "internal_error"}),
+                )
+            },
+        ))
 }
 
 fn reply(status: StatusCode, body: Value) -> Response {
@@ -193,4 +209,41 @@ async fn log_request(request: Request, next: Next) -> Response {
     let micros = started.elapsed().as_micros() as u64;
     tracing::info!(request_id = id, method = %method, path = %path, status, latency_us = micros, "request");
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_and_the_server_keeps_serving() {
+        async fn boom() -> &'static str {
+            panic!("a bug")
+        }
+        let app = harden(
+            Router::new()
+                .route("/boom", get(boom))
+                .route("/ok", get(|| async { "ok" })),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let http = reqwest::Client::new();
+        let answer = http.get(format!("{base}/boom")).send().await.unwrap();
+        assert_eq!(answer.status().as_u16(), 500);
+        assert_eq!(
+            answer.json::<Value>().await.unwrap()["reason"],
+            "internal_error"
+        );
+        assert_eq!(
+            http.get(format!("{base}/ok"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+            "ok"
+        );
+    }
 }
