@@ -64,6 +64,24 @@ const TOOLS: &[Tool] = &[
         probe: || version("cfn-lint", &["--version"]),
     },
     Tool {
+        name: "moto_server",
+        needed_by: "test (the AWS emulator the tests start)",
+        install: "pip install 'moto[server]'",
+        probe: moto_server,
+    },
+    Tool {
+        name: "zsh",
+        needed_by: "test (completion scripts are loaded into it)",
+        install: "apt-get install zsh",
+        probe: || version("zsh", &["--version"]),
+    },
+    Tool {
+        name: "fish",
+        needed_by: "test (completion scripts are loaded into it)",
+        install: "apt-get install fish",
+        probe: || version("fish", &["--version"]),
+    },
+    Tool {
         name: "git",
         needed_by: "tag, release, image labels",
         install: "apt-get install git (or your package manager)",
@@ -107,7 +125,7 @@ impl Doctor {
         let mut missing_for_test = Vec::new();
         for (tool, finding) in TOOLS.iter().zip(&findings) {
             let required_for_test = match tool.name {
-                "cargo" | "rustfmt" | "clippy" => true,
+                "cargo" | "rustfmt" | "clippy" | "moto_server" | "zsh" | "fish" => true,
                 "cfn-lint" => infra_has_templates,
                 _ => false,
             };
@@ -183,6 +201,17 @@ fn version(program: &str, args: &[&str]) -> Finding {
     match output_within(program, args, Duration::from_secs(10)) {
         Some(out) => Finding::Found(out.lines().next().unwrap_or_default().trim().to_owned()),
         None => Finding::Missing,
+    }
+}
+
+/// moto_server has no `--version`: it is there if `--help` runs; its version is the Python package's.
+fn moto_server() -> Finding {
+    if output_within("moto_server", &["--help"], Duration::from_secs(10)).is_none() {
+        return Finding::Missing;
+    }
+    match version("python3", &["-c", "import moto; print(moto.__version__)"]) {
+        Finding::Found(v) => Finding::Found(format!("moto {v}")),
+        _ => Finding::Found("present".into()),
     }
 }
 
