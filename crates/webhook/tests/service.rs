@@ -213,26 +213,17 @@ async fn a_signed_entry_event_becomes_files_a_package_message_and_a_canvas() {
     let service = world.spawn("quiltdata/benchling-webhook/default/acme");
     wait_until_up(&service).await;
 
-    let started = Instant::now();
-    let (status, body) = signed(&world, &service, "/event", ENTRY_CREATED.as_bytes()).await;
+    deliver_entry_created(&world, &service).await;
+    // The export alone takes a 1 s poll: a package already there would mean the answer waited for the work.
     assert_eq!(
-        (status, &body["status"]),
-        (202, &json!("accepted")),
-        "{body}"
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "acknowledged fast, not after the work"
+        packaged_entry(&world, Duration::ZERO).await,
+        None,
+        "answered only after packaging"
     );
 
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let entry_json = loop {
-        if let Some(text) = s3_text(&world.aws, "benchling/EXP25000008/entry.json").await {
-            break text;
-        }
-        assert!(Instant::now() < deadline, "no entry.json in S3 after 60 s");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let entry_json = packaged_entry(&world, Duration::from_secs(60))
+        .await
+        .expect("no entry.json in S3 after 60 s");
     let metadata: Value = serde_json::from_str(&entry_json).unwrap();
     assert_eq!(metadata["package_name"], "benchling/EXP25000008");
     assert_eq!(metadata["entry_id"], "8316d144-745d-4276-a389-f8afc8ff3115");
@@ -413,37 +404,59 @@ async fn sigterm_stops_the_service_cleanly() {
     let world = World::start().await;
     let mut service = world.spawn("quiltdata/benchling-webhook/default/acme");
     wait_until_up(&service).await;
-    let pid = service.child.id().to_string();
+    let status = terminate(&mut service).await;
+    assert!(status.success(), "exit status {status}");
+}
+
+/// Delivers the fixture `v2.entry.created`, signed; it must be accepted.
+async fn deliver_entry_created(world: &World, service: &Service) {
+    let (status, body) = signed(world, service, "/event", ENTRY_CREATED.as_bytes()).await;
+    assert_eq!(
+        (status, &body["status"]),
+        (202, &json!("accepted")),
+        "{body}"
+    );
+}
+
+/// The fixture entry's `entry.json`, once it is in S3 (within `within`).
+async fn packaged_entry(world: &World, within: Duration) -> Option<String> {
+    wait_for_object(&world.aws, "benchling/EXP25000008/entry.json", within).await
+}
+
+/// Sends SIGTERM and waits (at most a minute) for the exit status.
+async fn terminate(service: &mut Service) -> std::process::ExitStatus {
     assert!(
         Command::new("kill")
-            .args(["-TERM", &pid])
+            .args(["-TERM", &service.child.id().to_string()])
             .status()
             .unwrap()
             .success()
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
         if let Some(status) = service.child.try_wait().unwrap() {
-            break status;
+            return status;
         }
         assert!(
             Instant::now() < deadline,
-            "still running 30 s after SIGTERM"
+            "still running 60 s after SIGTERM"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert!(status.success(), "exit status {status}");
+    }
 }
 
 async fn wait_for_object(aws: &Aws, key: &str, within: Duration) -> Option<String> {
+    // Looks at least once, so a zero wait means "is it there now?".
     let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
+    loop {
         if let Some(text) = s3_text(aws, key).await {
             return Some(text);
         }
+        if Instant::now() >= deadline {
+            return None;
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    None
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -464,22 +477,9 @@ async fn a_429_burst_and_a_missing_bucket_delay_the_package_but_do_not_lose_it()
     let service = world.spawn("quiltdata/benchling-webhook/default/acme");
     wait_until_up(&service).await;
 
-    assert_eq!(
-        signed(&world, &service, "/event", ENTRY_CREATED.as_bytes())
-            .await
-            .0,
-        202
-    );
+    deliver_entry_created(&world, &service).await;
     // S3 is "down": the work fails and is retried, the request stays queued.
-    assert_eq!(
-        wait_for_object(
-            &world.aws,
-            "benchling/EXP25000008/entry.json",
-            Duration::from_secs(3)
-        )
-        .await,
-        None
-    );
+    assert_eq!(packaged_entry(&world, Duration::from_secs(3)).await, None);
     world
         .aws
         .s3()
@@ -488,14 +488,10 @@ async fn a_429_burst_and_a_missing_bucket_delay_the_package_but_do_not_lose_it()
         .send()
         .await
         .unwrap();
-    let entry_json = wait_for_object(
-        &world.aws,
-        "benchling/EXP25000008/entry.json",
-        Duration::from_secs(60),
-    )
-    .await;
     assert!(
-        entry_json.is_some(),
+        packaged_entry(&world, Duration::from_secs(60))
+            .await
+            .is_some(),
         "the request was lost: nothing in S3 after the bucket came back"
     );
 }
@@ -568,31 +564,17 @@ async fn a_rotated_secret_takes_effect_without_a_restart() {
     put_client_secret(&world, "stale-secret").await;
     let service = world.spawn("quiltdata/benchling-webhook/default/acme");
     wait_until_up(&service).await;
-    assert_eq!(
-        signed(&world, &service, "/event", ENTRY_CREATED.as_bytes())
-            .await
-            .0,
-        202
-    );
+    deliver_entry_created(&world, &service).await;
     // Benchling refuses the stale credentials: nothing is packaged.
-    assert_eq!(
-        wait_for_object(
-            &world.aws,
-            "benchling/EXP25000008/entry.json",
-            Duration::from_secs(3)
-        )
-        .await,
-        None
-    );
+    assert_eq!(packaged_entry(&world, Duration::from_secs(3)).await, None);
     assert_eq!(world.sim.tokens_issued(), 0);
     put_client_secret(&world, "s3cr3t").await;
-    let packaged = wait_for_object(
-        &world.aws,
-        "benchling/EXP25000008/entry.json",
-        Duration::from_secs(60),
-    )
-    .await;
-    assert!(packaged.is_some(), "the rotated secret was not picked up");
+    assert!(
+        packaged_entry(&world, Duration::from_secs(60))
+            .await
+            .is_some(),
+        "the rotated secret was not picked up"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -605,45 +587,21 @@ async fn sigterm_finishes_the_packaging_job_in_hand() {
     });
     let mut service = world.spawn("quiltdata/benchling-webhook/default/acme");
     wait_until_up(&service).await;
-    assert_eq!(
-        signed(&world, &service, "/event", ENTRY_CREATED.as_bytes())
-            .await
-            .0,
-        202
-    );
+    deliver_entry_created(&world, &service).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     while world.sim.tokens_issued() == 0 {
         assert!(Instant::now() < deadline, "the job never started");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(
-        s3_text(&world.aws, "benchling/EXP25000008/entry.json").await,
+        packaged_entry(&world, Duration::ZERO).await,
         None,
         "the job is still in progress"
     );
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &service.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = service.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still running 60 s after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let status = terminate(&mut service).await;
     assert!(status.success(), "exit status {status}");
     assert!(
-        s3_text(&world.aws, "benchling/EXP25000008/entry.json")
-            .await
-            .is_some(),
+        packaged_entry(&world, Duration::ZERO).await.is_some(),
         "the job in hand was abandoned"
     );
 }
