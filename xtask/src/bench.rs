@@ -10,30 +10,8 @@ use anyhow::{Context, bail};
 use config::aws::{Aws, block_on};
 use xshell::{Shell, cmd};
 
-use crate::flags::Global;
+use crate::flags::{self, BenchTarget, Global};
 use crate::step::{self, RunOptions, Step};
-
-#[derive(Debug, clap::Args)]
-pub struct Bench {
-    #[command(subcommand)]
-    target: Target,
-}
-
-#[derive(Debug, clap::Subcommand)]
-enum Target {
-    /// Signed webhook deliveries against the release service on 127.0.0.1
-    Webhook {
-        /// Stop after this many seconds of load
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-        /// Stop after this many requests
-        #[arg(long, default_value_t = 200_000)]
-        requests: u64,
-        /// Requests in flight at once
-        #[arg(long, default_value_t = 64)]
-        connections: usize,
-    },
-}
 
 /// A child process killed when dropped, so an interrupted benchmark leaves nothing running.
 struct Running(Child);
@@ -49,9 +27,9 @@ const TARGET_RPS: f64 = 10_000.0;
 const TARGET_P99_MS: f64 = 10.0;
 const TARGET_RSS_MB: f64 = 40.0;
 
-impl Bench {
+impl flags::Bench {
     pub fn run(self, sh: &Shell, global: &Global) -> anyhow::Result<()> {
-        let Target::Webhook {
+        let BenchTarget::Webhook {
             seconds,
             requests,
             connections,

@@ -10,47 +10,9 @@ use config::{Profile, SecretString, Source, Store};
 use serde_json::Value;
 
 use crate::Exit;
-use crate::flags::Global;
+use crate::flags::{self, ConfigCommand, Global};
 
-#[derive(Debug, clap::Args)]
-pub struct Config {
-    #[command(subcommand)]
-    command: ConfigCommand,
-}
-
-#[derive(Debug, clap::Subcommand)]
-enum ConfigCommand {
-    /// Print the profile with what it inherits merged in; secrets are redacted
-    Show {
-        /// Print JSON for machines
-        #[arg(long)]
-        json: bool,
-    },
-    /// List the profiles: which inherits from which, which has a deployment
-    List,
-    /// Check the profile offline: required fields, formats, file permissions
-    Validate,
-    /// Print the JSON Schema of config.json (profiles point at a copy beside them)
-    Schema,
-    /// Move legacy (v0.6) files to the current layout after a backup; with --dry-run, show the plan
-    Migrate,
-    /// Write the Benchling secret to Secrets Manager if it differs from the profile; --dry-run shows the diff
-    SyncSecrets,
-    /// Check online: AWS identity, the secret, Benchling credentials, package bucket, packager queue
-    Health {
-        /// Print JSON for machines
-        #[arg(long)]
-        json: bool,
-    },
-    /// Fill in quilt.* from the Quilt CLI, the catalog's config.json and its CloudFormation stack
-    Infer {
-        /// Replace values already in the profile with what is found
-        #[arg(long)]
-        overwrite: bool,
-    },
-}
-
-impl Config {
+impl flags::Config {
     pub fn run(self, global: &Global) -> anyhow::Result<()> {
         match self.command {
             ConfigCommand::Show { json } => show(&open_store()?, &global.profile, json),

@@ -6,10 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use xshell::Shell;
 
-use crate::flags::Global;
-
-#[derive(Debug, clap::Args)]
-pub struct Doctor {}
+use crate::flags::{self, Global};
 
 /// A tool some command needs, and how to get it.
 struct Tool {
@@ -107,7 +104,7 @@ const TOOLS: &[Tool] = &[
     },
 ];
 
-impl Doctor {
+impl flags::Doctor {
     pub fn run(self, sh: &Shell, global: &Global) -> anyhow::Result<()> {
         let infra_has_templates =
             !crate::test::cloudformation_templates(&sh.current_dir().join("infra"))?.is_empty();

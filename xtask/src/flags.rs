@@ -15,7 +15,7 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Global {
     /// Deployment profile to use (a directory under $XDG_CONFIG_HOME/benchling-webhook)
-    #[arg(long, global = true, default_value = config::DEFAULT_PROFILE, value_name = "NAME")]
+    #[arg(long, global = true, default_value = "default", value_name = "NAME")]
     pub profile: String,
     /// Print each external command (with its working directory and environment) instead of running
     /// anything that changes state
@@ -34,16 +34,102 @@ pub enum Command {
     /// Lint and unit-test the workspace: rustfmt, clippy, tests, cfn-lint
     Test(crate::test::Test),
     /// Set up a profile: ask for each setting, check it online, store the secret in Secrets Manager
-    Install(crate::install::Install),
+    Install(Install),
     /// Show, list, validate, check and sync deployment profiles
-    Config(crate::config::Config),
+    Config(Config),
     /// Measure the release service: signed webhooks per second, latency, memory
-    Bench(crate::bench::Bench),
+    Bench(Bench),
     /// Check the tools the other commands need and say how to install what is missing
-    Doctor(crate::doctor::Doctor),
+    Doctor(Doctor),
     /// Print a shell completion script for `cargo xtask` (bash, zsh or fish)
     Completions(crate::completions::Completions),
 }
+
+impl Command {
+    /// Whether the command needs the AWS-enabled build (see `aws_build`).
+    pub fn needs_aws(&self) -> bool {
+        match self {
+            Command::Install(_) | Command::Config(_) | Command::Bench(_) | Command::Doctor(_) => {
+                true
+            }
+            Command::Test(_) | Command::Completions(_) => false,
+        }
+    }
+}
+
+// The flags of the commands that need the AWS-enabled build live here, so that the light build knows
+// the whole command line (help, completions) without compiling their code.
+
+#[derive(Debug, Args)]
+pub struct Install {
+    /// Set a field without being asked, e.g. `--set benchling.tenant=acme` (repeatable). The client secret
+    /// comes from the prompt or BENCHLING_CLIENT_SECRET, never from the command line
+    #[arg(long = "set", value_name = "FIELD=VALUE")]
+    pub sets: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct Config {
+    #[command(subcommand)]
+    pub command: ConfigCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the profile with what it inherits merged in; secrets are redacted
+    Show {
+        /// Print JSON for machines
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the profiles: which inherits from which, which has a deployment
+    List,
+    /// Check the profile offline: required fields, formats, file permissions
+    Validate,
+    /// Print the JSON Schema of config.json (profiles point at a copy beside them)
+    Schema,
+    /// Move legacy (v0.6) files to the current layout after a backup; with --dry-run, show the plan
+    Migrate,
+    /// Write the Benchling secret to Secrets Manager if it differs from the profile; --dry-run shows the diff
+    SyncSecrets,
+    /// Check online: AWS identity, the secret, Benchling credentials, package bucket, packager queue
+    Health {
+        /// Print JSON for machines
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fill in quilt.* from the Quilt CLI, the catalog's config.json and its CloudFormation stack
+    Infer {
+        /// Replace values already in the profile with what is found
+        #[arg(long)]
+        overwrite: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct Bench {
+    #[command(subcommand)]
+    pub target: BenchTarget,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchTarget {
+    /// Signed webhook deliveries against the release service on 127.0.0.1
+    Webhook {
+        /// Stop after this many seconds of load
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Stop after this many requests
+        #[arg(long, default_value_t = 200_000)]
+        requests: u64,
+        /// Requests in flight at once
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct Doctor {}
 
 #[cfg(test)]
 mod tests {
@@ -61,6 +147,13 @@ mod tests {
             Cli::try_parse_from(["xtask", "test", "--dry-run", "--profile", "dev", "-v"]).unwrap();
         assert!(cli.global.dry_run && cli.global.verbose);
         assert_eq!(cli.global.profile, "dev");
+    }
+
+    #[cfg(feature = "aws")]
+    #[test]
+    fn the_default_profile_is_the_one_the_store_uses() {
+        let cli = Cli::try_parse_from(["xtask", "test"]).unwrap();
+        assert_eq!(cli.global.profile, config::DEFAULT_PROFILE);
     }
 
     #[test]

@@ -9,20 +9,12 @@ use config::{Profile, SecretString, Source};
 
 use crate::Exit;
 use crate::config::{aws_for, describe_sync, infer, open_store, print_checks, redacted};
-use crate::flags::Global;
+use crate::flags::{self, Global};
 
 /// Read instead of a flag, so the secret never shows in the process list.
 const CLIENT_SECRET_ENV: &str = "BENCHLING_CLIENT_SECRET";
 
-#[derive(Debug, clap::Args)]
-pub struct Install {
-    /// Set a field without being asked, e.g. `--set benchling.tenant=acme` (repeatable). The client secret
-    /// comes from the prompt or BENCHLING_CLIENT_SECRET, never from the command line
-    #[arg(long = "set", value_name = "FIELD=VALUE")]
-    sets: Vec<String>,
-}
-
-impl Install {
+impl flags::Install {
     pub fn run(self, global: &Global) -> anyhow::Result<()> {
         for problem in crate::doctor::problems(&["aws credentials"]) {
             eprintln!("{problem}");

@@ -56,19 +56,28 @@ fn steps<'a>(sh: &'a Shell, runner: TestRunner, templates: &[PathBuf]) -> Vec<St
         },
         Step {
             name: "clippy",
-            cmd: cmd!(sh, "cargo clippy --workspace --all-targets -- -D warnings"),
-            fix: "fix the warnings above; `cargo clippy --fix --workspace --all-targets` applies the simple ones",
+            cmd: cmd!(
+                sh,
+                "cargo clippy --workspace --all-targets --all-features -- -D warnings"
+            ),
+            fix: "fix the warnings above; `cargo clippy --fix --workspace --all-targets --all-features` applies the simple ones",
+        },
+        Step {
+            // The light build's own code (handing over to the AWS build) only compiles without features.
+            name: "clippy (light xtask)",
+            cmd: cmd!(sh, "cargo clippy --package xtask -- -D warnings"),
+            fix: "fix the warnings above in xtask/src (the code under `cfg(not(feature = \"aws\"))`)",
         },
         match runner {
             TestRunner::Nextest => Step {
                 name: "tests",
-                cmd: cmd!(sh, "cargo nextest run --workspace"),
-                fix: "see the failing tests above; rerun one with `cargo nextest run --workspace NAME`",
+                cmd: cmd!(sh, "cargo nextest run --workspace --all-features"),
+                fix: "see the failing tests above; rerun one with `cargo nextest run --workspace --all-features NAME`",
             },
             TestRunner::CargoTest => Step {
                 name: "tests",
-                cmd: cmd!(sh, "cargo test --workspace"),
-                fix: "see the failing tests above; rerun one with `cargo test --workspace NAME`",
+                cmd: cmd!(sh, "cargo test --workspace --all-features"),
+                fix: "see the failing tests above; rerun one with `cargo test --workspace --all-features NAME`",
             },
         },
     ];
@@ -124,15 +133,19 @@ mod tests {
         assert_eq!(
             dry_run(TestRunner::Nextest, &[]),
             "fmt: cargo fmt --all --check\n    dir: /project\n\
-             clippy: cargo clippy --workspace --all-targets -- -D warnings\n    dir: /project\n\
-             tests: cargo nextest run --workspace\n    dir: /project\n"
+             clippy: cargo clippy --workspace --all-targets --all-features -- -D warnings\n    dir: /project\n\
+             clippy (light xtask): cargo clippy --package xtask -- -D warnings\n    dir: /project\n\
+             tests: cargo nextest run --workspace --all-features\n    dir: /project\n"
         );
     }
 
     #[test]
     fn without_nextest_the_tests_step_uses_cargo_test() {
         let plan = dry_run(TestRunner::CargoTest, &[]);
-        assert!(plan.contains("tests: cargo test --workspace\n"), "{plan}");
+        assert!(
+            plan.contains("tests: cargo test --workspace --all-features\n"),
+            "{plan}"
+        );
         assert!(!plan.contains("nextest"), "{plan}");
     }
 

@@ -54,7 +54,7 @@ impl Env {
 
     fn command(&self, args: &[&str]) -> Command {
         let home = self.home.path();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_xtask-aws"));
         command
             .args(args)
             .env_clear()

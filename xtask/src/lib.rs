@@ -1,0 +1,137 @@
+//! `cargo xtask`: the one entry point for contributors and CI. This file only dispatches; each command
+//! lives in its own module.
+//!
+//! Two builds of one program: the light one (`src/main.rs`, what `cargo xtask` runs) knows every
+//! command's flags but compiles without the AWS SDK, so `cargo xtask --help` and `cargo xtask test` stay
+//! quick to start; commands that talk to AWS run in the full build (`src/bin/xtask-aws.rs`, feature
+//! `aws`), which the light one hands over to (`aws_build`).
+
+#[cfg(feature = "aws")]
+mod bench;
+mod completions;
+#[cfg(feature = "aws")]
+mod config;
+#[cfg(feature = "aws")]
+mod doctor;
+mod flags;
+#[cfg(feature = "aws")]
+mod install;
+mod step;
+mod test;
+#[cfg(test)]
+mod tidy;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+use xshell::Shell;
+
+/// Parses the command line, runs the command and turns its outcome into the exit code.
+pub fn main() -> ExitCode {
+    let cli = flags::Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => match err.downcast_ref::<Exit>() {
+            Some(exit) => {
+                eprintln!("{}", exit.message);
+                ExitCode::from(exit.code)
+            }
+            None => {
+                eprintln!("error: {err:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+/// Ends the run with a particular exit code, e.g. 2 for "degraded" from `config health`.
+#[derive(Debug)]
+pub struct Exit {
+    pub code: u8,
+    pub message: String,
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+fn run(cli: flags::Cli) -> anyhow::Result<()> {
+    let sh = Shell::new()?;
+    sh.change_dir(project_root());
+    let global = cli.global;
+    match cli.command {
+        None => Ok(flags::Cli::command().print_help()?),
+        Some(command) if command.needs_aws() => run_with_aws(command, &sh, &global),
+        Some(flags::Command::Test(cmd)) => cmd.run(&sh, &global),
+        Some(flags::Command::Completions(cmd)) => cmd.run(),
+        Some(_) => unreachable!("the light build runs every command that does not need AWS"),
+    }
+}
+
+#[cfg(feature = "aws")]
+fn run_with_aws(command: flags::Command, sh: &Shell, global: &flags::Global) -> anyhow::Result<()> {
+    match command {
+        flags::Command::Install(cmd) => cmd.run(global),
+        flags::Command::Config(cmd) => cmd.run(global),
+        flags::Command::Bench(cmd) => cmd.run(sh, global),
+        flags::Command::Doctor(cmd) => cmd.run(sh, global),
+        flags::Command::Test(_) | flags::Command::Completions(_) => {
+            unreachable!("needs_aws() is false for these")
+        }
+    }
+}
+
+#[cfg(not(feature = "aws"))]
+fn run_with_aws(_: flags::Command, _: &Shell, global: &flags::Global) -> anyhow::Result<()> {
+    aws_build(global.verbose)
+}
+
+/// Hands the same command line to the full build: `cargo run --package xtask --features aws`. On Unix
+/// the process is replaced, so signals (Ctrl-C) and the exit code reach the command directly.
+#[cfg(not(feature = "aws"))]
+fn aws_build(verbose: bool) -> anyhow::Result<()> {
+    use anyhow::Context;
+
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = std::process::Command::new(cargo);
+    command
+        .args([
+            "run",
+            "--package",
+            "xtask",
+            "--features",
+            "aws",
+            "--bin",
+            "xtask-aws",
+        ])
+        .args((!verbose).then_some("--quiet"))
+        .arg("--manifest-path")
+        .arg(project_root().join("Cargo.toml"))
+        .arg("--")
+        .args(std::env::args_os().skip(1));
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        let err = command.exec();
+        Err(err).context("could not start cargo to build the AWS-enabled xtask")
+    }
+    #[cfg(not(unix))]
+    {
+        let status = command
+            .status()
+            .context("could not start cargo to build the AWS-enabled xtask")?;
+        std::process::exit(status.code().unwrap_or(1))
+    }
+}
+
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
