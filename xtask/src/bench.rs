@@ -58,7 +58,7 @@ impl flags::Bench {
         if global.dry_run {
             return Ok(());
         }
-        let release = target_dir(sh)?.join("release");
+        let release = crate::machine::cargo_target_dir(sh)?.join("release");
         webhook(
             &release,
             Duration::from_secs(seconds),
@@ -66,23 +66,6 @@ impl flags::Bench {
             connections.max(1),
         )
     }
-}
-
-fn target_dir(sh: &Shell) -> anyhow::Result<std::path::PathBuf> {
-    let metadata = cmd!(sh, "cargo metadata --format-version 1 --no-deps")
-        .quiet()
-        .read()?;
-    let metadata: serde_json::Value = serde_json::from_str(&metadata)?;
-    Ok(metadata["target_directory"]
-        .as_str()
-        .context("cargo metadata names no target directory")?
-        .into())
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 fn webhook(
@@ -203,7 +186,7 @@ fn start_service(
     sim_url: &str,
     verify: bool,
 ) -> anyhow::Result<Service> {
-    let port = free_port()?;
+    let port = crate::machine::free_port()?;
     let mut command = Command::new(release.join("benchling-webhook"));
     command
         .env_clear()

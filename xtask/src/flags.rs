@@ -12,7 +12,7 @@ pub struct Cli {
 }
 
 /// Flags every command accepts, before or after its name.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct Global {
     /// Deployment profile to use (a directory under $XDG_CONFIG_HOME/benchling-webhook)
     #[arg(long, global = true, default_value = "default", value_name = "NAME")]
@@ -41,6 +41,14 @@ pub enum Command {
     Bench(Bench),
     /// Check the tools the other commands need and say how to install what is missing
     Doctor(Doctor),
+    /// Start or stop the local sandbox: AWS (moto) and Benchling (simulator) on 127.0.0.1, profile `local`
+    Sandbox(Sandbox),
+    /// Build the service image, or run it with a profile's settings
+    Docker(Docker),
+    /// Run the whole system here: sandbox, image, signed events, and the package they produce
+    Demo(Demo),
+    /// Test the real image end to end with signed fixture events, against the sandbox or a profile
+    TestLocal(TestLocal),
     /// Print a shell completion script for `cargo xtask` (bash, zsh or fish)
     Completions(crate::completions::Completions),
 }
@@ -48,12 +56,7 @@ pub enum Command {
 impl Command {
     /// Whether the command needs the AWS-enabled build (see `aws_build`).
     pub fn needs_aws(&self) -> bool {
-        match self {
-            Command::Install(_) | Command::Config(_) | Command::Bench(_) | Command::Doctor(_) => {
-                true
-            }
-            Command::Test(_) | Command::Completions(_) => false,
-        }
+        !matches!(self, Command::Test(_) | Command::Completions(_))
     }
 }
 
@@ -130,6 +133,46 @@ pub enum BenchTarget {
 
 #[derive(Debug, Args)]
 pub struct Doctor {}
+
+#[derive(Debug, Args)]
+pub struct Sandbox {
+    #[command(subcommand)]
+    pub command: SandboxCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Start moto_server and benchling-sim, create the bucket, queues and secret, write profile `local`
+    Up,
+    /// Stop the processes `up` started
+    Down,
+    /// Say what runs where
+    Status,
+}
+
+#[derive(Debug, Args)]
+pub struct Docker {
+    #[command(subcommand)]
+    pub command: DockerCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DockerCommand {
+    /// Build the image and tag it with the version and the git revision (`-dirty` for changed trees)
+    Build,
+    /// Build and run the image with the profile's settings; the secret stays in Secrets Manager
+    Run {
+        /// Port the service listens on (the container shares this machine's network)
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct Demo {}
+
+#[derive(Debug, Args)]
+pub struct TestLocal {}
 
 #[cfg(test)]
 mod tests {

@@ -8,16 +8,30 @@
 
 #[cfg(feature = "aws")]
 mod bench;
+#[cfg(feature = "aws")]
+mod cleanup;
 mod completions;
 #[cfg(feature = "aws")]
 mod config;
+#[cfg(feature = "aws")]
+mod demo;
+#[cfg(feature = "aws")]
+mod docker;
 #[cfg(feature = "aws")]
 mod doctor;
 mod flags;
 #[cfg(feature = "aws")]
 mod install;
+#[cfg(feature = "aws")]
+mod machine;
+#[cfg(feature = "aws")]
+mod sandbox;
+#[cfg(feature = "aws")]
+mod service;
 mod step;
 mod test;
+#[cfg(feature = "aws")]
+mod test_local;
 #[cfg(test)]
 mod tidy;
 
@@ -80,6 +94,10 @@ fn run_with_aws(command: flags::Command, sh: &Shell, global: &flags::Global) -> 
         flags::Command::Config(cmd) => cmd.run(global),
         flags::Command::Bench(cmd) => cmd.run(sh, global),
         flags::Command::Doctor(cmd) => cmd.run(sh, global),
+        flags::Command::Sandbox(cmd) => cmd.run(sh, global),
+        flags::Command::Docker(cmd) => cmd.run(sh, global),
+        flags::Command::Demo(cmd) => cmd.run(sh, global),
+        flags::Command::TestLocal(cmd) => cmd.run(sh, global),
         flags::Command::Test(_) | flags::Command::Completions(_) => {
             unreachable!("needs_aws() is false for these")
         }

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -51,11 +51,15 @@ impl Sim {
         )
     }
 
-    fn signed_headers(&self, body: &[u8]) -> [(&'static str, String); 3] {
+    /// Signed at `timestamp` (Unix seconds), or now.
+    fn signed_headers(&self, body: &[u8], timestamp: Option<u64>) -> [(&'static str, String); 3] {
         let id = format!("msg_sim{}", self.deliveries.fetch_add(1, Ordering::Relaxed));
-        let timestamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
+        let timestamp = timestamp
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs())
+            })
             .to_string();
         let signature = self.sign(&id, &timestamp, body);
         [
@@ -70,7 +74,7 @@ impl Sim {
             .post(url)
             .header("content-type", "application/json")
             .body(body.to_vec());
-        for (name, value) in self.signed_headers(body) {
+        for (name, value) in self.signed_headers(body, None) {
             request = request.header(name, value);
         }
         let response = request
@@ -126,11 +130,21 @@ async fn deliver(State(sim): State<Arc<Sim>>, Json(delivery): Json<Delivery>) ->
     }
 }
 
-/// `POST /_sim/sign`: the three webhook headers for the request body, signed now (for load tests that
-/// must not spend their own CPU on signing).
-async fn sign(State(sim): State<Arc<Sim>>, body: axum::body::Bytes) -> Response {
+#[derive(Deserialize)]
+struct SignAt {
+    timestamp: Option<u64>,
+}
+
+/// `POST /_sim/sign[?timestamp=UNIX]`: the three webhook headers for the request body, signed now or
+/// at the given time (stale deliveries for negative tests; load tests that must not spend their own
+/// CPU on signing).
+async fn sign(
+    State(sim): State<Arc<Sim>>,
+    Query(at): Query<SignAt>,
+    body: axum::body::Bytes,
+) -> Response {
     let headers: serde_json::Map<String, serde_json::Value> = sim
-        .signed_headers(&body)
+        .signed_headers(&body, at.timestamp)
         .into_iter()
         .map(|(name, value)| (name.to_owned(), json!(value)))
         .collect();
@@ -360,7 +374,7 @@ impl Simulator {
 
     /// The three headers of a delivery of `body` made now.
     pub fn signed_headers(&self, body: &[u8]) -> [(&'static str, String); 3] {
-        self.sim.signed_headers(body)
+        self.sim.signed_headers(body, None)
     }
 
     /// Signs `body` and POSTs it to `url` as Benchling delivers a webhook; the answer's status and body.

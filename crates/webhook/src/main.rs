@@ -6,6 +6,7 @@ mod manifest;
 mod queue;
 mod secret;
 mod settings;
+mod tls_roots;
 mod worker;
 
 use std::sync::Arc;
@@ -32,6 +33,8 @@ enum Command {
     Healthcheck,
     /// Print the Benchling app manifest (YAML)
     Manifest,
+    /// Say how many CA roots the TLS clients trust and where they come from; exit 1 if none
+    TlsRoots,
 }
 
 fn main() -> std::process::ExitCode {
@@ -42,6 +45,7 @@ fn main() -> std::process::ExitCode {
             Ok(())
         }
         Command::Healthcheck => healthcheck(),
+        Command::TlsRoots => tls_roots::report(),
         Command::Serve => runtime().and_then(|rt| rt.block_on(serve(true))),
         Command::Worker => runtime().and_then(|rt| rt.block_on(serve(false))),
     };
@@ -145,7 +149,7 @@ async fn serve(with_http: bool) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(("0.0.0.0", settings.port))
             .await
             .with_context(|| format!("listening on port {}", settings.port))?;
-        tracing::info!(port = settings.port, version = env!("CARGO_PKG_VERSION"), queue = %queue.describe(), "serving");
+        tracing::info!(port = settings.port, version = env!("CARGO_PKG_VERSION"), queue = %queue.describe(), tls_roots = tls_roots::load().count, "serving");
         axum::serve(listener, app::router(state))
             .with_graceful_shutdown(shutdown_signal())
             .await

@@ -76,6 +76,9 @@ impl Tenant {
         event_entry["displayId"] = json!("EXP25000008");
         tenant.add_entry(FIXTURE_EVENT_ENTRY_ID, event_entry);
         tenant.add_canvas(FIXTURE_CANVAS_ID, FIXTURE_EVENT_ENTRY_ID);
+        // The canvas the `canvas-initialized` fixture names, so every fixture event can be followed
+        // through to its canvas update.
+        tenant.add_canvas("canvas_12345", FIXTURE_EVENT_ENTRY_ID);
         tenant
     }
 
