@@ -83,3 +83,28 @@ pub fn install_signal_handler() {
         let _ = ready_rx.recv();
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn a_guard_runs_its_action_once_when_dropped_and_a_disarmed_one_never() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counter = runs.clone();
+        drop(on_exit(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        let counter = runs.clone();
+        on_exit(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        })
+        .disarm();
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        let pending = PENDING.lock().unwrap();
+        assert!(pending.is_empty(), "nothing is left registered");
+    }
+}

@@ -271,3 +271,53 @@ fn run(sh: &Shell, global: &Global, port: u16) -> anyhow::Result<()> {
         .context("following the container's log")?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_changed_tree_is_never_tagged_as_its_commit() {
+        let sha = "7eb7ca13c16b16c2afd661a05e6e1624f0d50369";
+        let clean = Revision {
+            sha: sha.into(),
+            dirty: false,
+        };
+        assert_eq!(clean.short_tag(), "7eb7ca13c16b");
+        assert_eq!(clean.full(), sha);
+        let dirty = Revision {
+            sha: sha.into(),
+            dirty: true,
+        };
+        assert_eq!(dirty.short_tag(), "7eb7ca13c16b-dirty");
+        assert_eq!(dirty.full(), format!("{sha}-dirty"));
+    }
+
+    #[test]
+    fn the_dockerfile_builds_runtime_first_and_never_from_the_builder() {
+        let dockerfile =
+            std::fs::read_to_string(crate::project_root().join("docker/Dockerfile")).unwrap();
+        let stages: Vec<&str> = dockerfile
+            .lines()
+            .filter(|l| l.starts_with("FROM "))
+            .collect();
+        assert_eq!(
+            stages,
+            [
+                "FROM scratch AS runtime",
+                "FROM rust:1-bookworm AS builder",
+                "FROM runtime AS compiled"
+            ],
+            "the legacy builder builds every stage before its target: `runtime` must come first"
+        );
+        for needed in [
+            "HEALTHCHECK",
+            "USER 65532",
+            "EXPOSE 8080",
+            "SSL_CERT_FILE",
+            "org.opencontainers.image.revision",
+        ] {
+            assert!(dockerfile.contains(needed), "the Dockerfile has {needed}");
+        }
+    }
+}

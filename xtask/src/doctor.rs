@@ -62,7 +62,7 @@ const TOOLS: &[Tool] = &[
     },
     Tool {
         name: "moto_server",
-        needed_by: "test (the AWS emulator the tests start)",
+        needed_by: "test, sandbox, demo (the AWS emulator; the sandbox installs it into a virtualenv when missing)",
         install: "pip install 'moto[server]'",
         probe: moto_server,
     },
@@ -86,7 +86,7 @@ const TOOLS: &[Tool] = &[
     },
     Tool {
         name: "docker",
-        needed_by: "test-local, image builds",
+        needed_by: "test-local, docker, demo (which runs the binary natively without it)",
         install: "apt-get install docker.io (or Docker Desktop)",
         probe: docker,
     },

@@ -118,8 +118,10 @@ impl State {
     }
 }
 
+/// `target/sandbox`, or `$XTASK_SANDBOX_DIR` (tests keep theirs apart from yours).
 pub fn dir(sh: &Shell) -> PathBuf {
-    sh.current_dir().join("target/sandbox")
+    std::env::var_os("XTASK_SANDBOX_DIR")
+        .map_or_else(|| sh.current_dir().join("target/sandbox"), PathBuf::from)
 }
 
 fn state_path(sh: &Shell) -> PathBuf {
@@ -212,14 +214,7 @@ pub fn up(sh: &Shell, global: &Global) -> anyhow::Result<(State, bool)> {
     }
     std::fs::create_dir_all(dir(sh))?;
     let moto_program = moto_server(sh)?;
-    eprintln!("building benchling-sim …");
-    cmd!(
-        sh,
-        "cargo build --quiet --package benchling --features sim --bin benchling-sim"
-    )
-    .run()
-    .context("building the Benchling simulator")?;
-    let sim_program = crate::machine::cargo_target_dir(sh)?.join("debug/benchling-sim");
+    let sim_program = simulator(sh)?;
 
     eprintln!("starting moto_server and benchling-sim on 127.0.0.1 …");
     let moto_port = crate::machine::free_port()?;
@@ -391,6 +386,21 @@ async fn create_resources(aws: &Aws) -> anyhow::Result<(String, String, String)>
     ))
 }
 
+/// `benchling-sim` from `$BENCHLING_SIM`, else built now (a no-op when it is up to date).
+fn simulator(sh: &Shell) -> anyhow::Result<PathBuf> {
+    if let Some(program) = std::env::var_os("BENCHLING_SIM") {
+        return Ok(PathBuf::from(program));
+    }
+    eprintln!("building benchling-sim …");
+    cmd!(
+        sh,
+        "cargo build --quiet --package benchling --features sim --bin benchling-sim"
+    )
+    .run()
+    .context("building the Benchling simulator")?;
+    Ok(crate::machine::cargo_target_dir(sh)?.join("debug/benchling-sim"))
+}
+
 /// `moto_server` from `$MOTO_SERVER` or PATH; else installed into a virtualenv under target/sandbox
 /// (never a global install).
 fn moto_server(sh: &Shell) -> anyhow::Result<PathBuf> {
@@ -492,4 +502,39 @@ fn random_secret() -> anyhow::Result<SecretString> {
     Ok(SecretString::new(
         bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pid_running_another_program_is_not_the_sandbox_process() {
+        let own = std::env::current_exe().unwrap();
+        let this = Process {
+            pid: std::process::id(),
+            program: own.display().to_string(),
+            port: 1,
+        };
+        assert!(this.alive());
+        let recycled = Process {
+            program: "/usr/bin/moto_server".into(),
+            ..this.clone()
+        };
+        assert!(!recycled.alive(), "a recycled pid must never be signalled");
+    }
+
+    #[test]
+    fn a_damaged_state_file_is_named_with_the_way_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let sh = Shell::new().unwrap();
+        sh.change_dir(dir.path());
+        std::fs::create_dir_all(dir.path().join("target/sandbox")).unwrap();
+        std::fs::write(dir.path().join("target/sandbox/state.json"), "{").unwrap();
+        let err = read_state(&sh).unwrap_err().to_string();
+        assert!(
+            err.contains("target/sandbox/state.json") && err.contains("cargo xtask sandbox down"),
+            "{err}"
+        );
+    }
 }

@@ -676,3 +676,41 @@ fn print_table(results: &[CaseResult]) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_fixture_goes_to_the_route_benchling_uses() {
+        let routes: Vec<(&str, &str)> = FIXTURE_EVENTS
+            .iter()
+            .map(|(name, body)| {
+                let event: Value = serde_json::from_str(body).unwrap();
+                let kind = event["message"]["type"].as_str().unwrap().to_owned();
+                let expected = if kind.contains(".app.") {
+                    "lifecycle"
+                } else if kind.contains(".canvas.") {
+                    "canvas"
+                } else {
+                    "event"
+                };
+                (route_of(name), expected)
+            })
+            .collect();
+        for (got, expected) in routes {
+            assert_eq!(got, expected);
+        }
+    }
+
+    #[test]
+    fn a_real_test_entry_replaces_the_fixture_entry() {
+        let (_, body) = FIXTURE_EVENTS
+            .iter()
+            .find(|(name, _)| *name == "entry-created")
+            .unwrap();
+        let event: Value = serde_json::from_slice(&fixture_for(body, Some("etr_mine"))).unwrap();
+        assert_eq!(event["message"]["resourceId"], "etr_mine");
+        assert_eq!(fixture_for(body, None), body.as_bytes());
+    }
+}

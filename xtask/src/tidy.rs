@@ -88,6 +88,34 @@ fn readme_table_names_exactly_the_cli_commands() {
 }
 
 #[test]
+fn ci_runs_test_local_and_the_readme_first_command() {
+    let readme = read("README.md");
+    let quick_start = readme
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the README's Quick start has a sh block");
+    let first = quick_start
+        .lines()
+        .next()
+        .and_then(|line| line.split('#').next())
+        .map(str::trim)
+        .expect("the Quick start's first command");
+    let ci = read(".ci/run");
+    let workflow = read(".github/workflows/ci.yml");
+    for command in [first, "cargo xtask test-local"] {
+        assert!(
+            ci.lines().any(|l| l.trim() == command),
+            ".ci/run runs `{command}`"
+        );
+        assert!(
+            workflow.contains(&format!("run: {command}")),
+            "ci.yml runs `{command}`"
+        );
+    }
+}
+
+#[test]
 fn ci_runs_the_readme_test_command() {
     let readme = read("README.md");
     assert!(

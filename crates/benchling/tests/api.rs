@@ -177,3 +177,36 @@ async fn canvas_updates_are_recorded() {
         serde_json::json!({"blocks": blocks, "enabled": true})
     );
 }
+
+/// `POST /_sim/sign?timestamp=T`: signed at T, so valid at T and stale ten minutes later.
+#[tokio::test]
+async fn sign_at_a_given_time_makes_a_signature_valid_only_then() {
+    use benchling::verify::{SignatureHeaders, VerifyError, verify};
+    use std::time::UNIX_EPOCH;
+
+    let sim = simulator();
+    let at = 1_700_000_000u64;
+    let body = br#"{"message":{"type":"v2.entry.created"}}"#;
+    let headers: serde_json::Map<String, serde_json::Value> = http_client()
+        .post(format!("{}/_sim/sign?timestamp={at}", sim.base_url()))
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(headers["webhook-timestamp"], at.to_string());
+    let pairs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str().unwrap()))
+        .collect();
+    let found = SignatureHeaders::find(pairs.iter().copied()).unwrap();
+    let then = UNIX_EPOCH + Duration::from_secs(at);
+    verify(&found, body, &sim.public_keys(), then).unwrap();
+    let later = then + Duration::from_secs(600);
+    assert!(matches!(
+        verify(&found, body, &sim.public_keys(), later),
+        Err(VerifyError::TimestampTooOld)
+    ));
+}
