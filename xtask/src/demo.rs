@@ -52,12 +52,9 @@ impl flags::Demo {
             }
         };
         let name = format!("benchling-webhook-demo-{}", std::process::id());
-        let mut running = Service::start(sh, launch, &env, &name)?;
-        println!(
-            "3/4 service: starting at {}, waiting for health …",
-            running.base
-        );
-        running.wait_ready(sh, Duration::from_secs(60))?;
+        println!("3/4 service: starting, waiting for health …");
+        let running = Service::start_ready(sh, launch, &env, &name)?;
+        println!("    ready at {}", running.base);
 
         println!("4/4 events: signed like Benchling, to the routes Benchling posts them to");
         let aws = state.aws();

@@ -252,7 +252,7 @@ fn run(sh: &Shell, global: &Global, port: u16) -> anyhow::Result<()> {
         global.profile,
         std::process::id()
     );
-    let mut running = service::Service::start(
+    let running = service::Service::start_ready(
         sh,
         Launch::Container {
             image: image.exact_tag().to_owned(),
@@ -260,7 +260,6 @@ fn run(sh: &Shell, global: &Global, port: u16) -> anyhow::Result<()> {
         &env,
         &name,
     )?;
-    running.wait_ready(sh, std::time::Duration::from_secs(60))?;
     println!(
         "serving {} at {} (container {name}); its log follows, Ctrl-C stops it",
         image.exact_tag(),

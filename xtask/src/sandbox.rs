@@ -148,7 +148,7 @@ impl flags::Sandbox {
         match self.command {
             SandboxCommand::Up => {
                 let (state, started) = up(sh, global)?;
-                if started || global.dry_run {
+                if started {
                     println!("sandbox up:");
                 } else {
                     println!("sandbox already running:");
@@ -189,8 +189,11 @@ fn print_status(state: &State) {
     line("aws (moto)", &state.moto);
     line("benchling", &state.simulator);
     println!("  bucket     s3://{}/{}/", state.bucket, state.prefix);
-    println!("  queues     {}", state.packaging_queue_url);
-    println!("             {}", state.packager_queue_url);
+    println!(
+        "  packaging  {} (FIFO; dead letters: {})",
+        state.packaging_queue_url, state.dead_letter_queue_url
+    );
+    println!("  packager   {} (Quilt's queue)", state.packager_queue_url);
     println!("  secret     {}", state.secret_name);
     println!(
         "  profile    `{PROFILE}` (use --profile {PROFILE}); stop with `cargo xtask sandbox down`"

@@ -121,6 +121,11 @@ impl Service {
                         "--env".to_owned(),
                         "HOME=/home/app".to_owned(),
                     ]);
+                    // ~/.aws is private to its owner: the container runs as that user to read it.
+                    let id = |flag: &str| cmd!(sh, "id {flag}").quiet().read().ok();
+                    if let (Some(uid), Some(gid)) = (id("-u"), id("-g")) {
+                        flags.extend(["--user".to_owned(), format!("{uid}:{gid}")]);
+                    }
                 }
                 // The lock is taken before the cleanup is registered and held while `docker run` is in
                 // flight: an interrupt at any moment then removes the container once it exists.
@@ -180,8 +185,20 @@ impl Service {
         }
     }
 
+    /// Starts the service and waits (up to a minute) until it is ready to take webhooks.
+    pub fn start_ready(
+        sh: &Shell,
+        launch: Launch,
+        env: &[(&'static str, String)],
+        name: &str,
+    ) -> anyhow::Result<Service> {
+        let mut service = Service::start(sh, launch, env, name)?;
+        service.wait_ready(sh, Duration::from_secs(60))?;
+        Ok(service)
+    }
+
     /// Waits until `/health/ready` answers 200, or fails with the service's logs.
-    pub fn wait_ready(&mut self, sh: &Shell, within: Duration) -> anyhow::Result<()> {
+    fn wait_ready(&mut self, sh: &Shell, within: Duration) -> anyhow::Result<()> {
         let url = format!("{}/health/ready", self.base);
         let child = &mut self.child;
         let waited = config::aws::block_on(async {

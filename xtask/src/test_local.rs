@@ -103,7 +103,7 @@ impl flags::TestLocal {
         }
         let name = format!("benchling-webhook-test-local-{}", std::process::id());
         eprintln!("starting {} as {name} …", image.exact_tag());
-        let mut service = Service::start(
+        let service = Service::start_ready(
             sh,
             Launch::Container {
                 image: image.exact_tag().to_owned(),
@@ -111,7 +111,6 @@ impl flags::TestLocal {
             &env,
             &name,
         )?;
-        service.wait_ready(sh, Duration::from_secs(60))?;
         eprintln!("ready at {}; running the event suite …\n", service.base);
 
         let fresh = Fresh::mark(&aws, sandbox_state)?;
