@@ -34,9 +34,7 @@ impl flags::Demo {
             println!("2/4 image: building benchling-webhook (static binary, FROM scratch)");
             let image = docker::build(sh, global)?.context("the image was not built")?;
             docker::print_image(&image);
-            Launch::Container {
-                image: image.exact_tag().to_owned(),
-            }
+            image.launch()
         } else {
             println!(
                 "2/4 no Docker daemon answers, so the service runs as a native binary instead of the \

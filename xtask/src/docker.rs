@@ -31,6 +31,13 @@ impl Image {
     pub fn exact_tag(&self) -> &str {
         self.tags.last().expect("an image has at least one tag")
     }
+
+    /// How to start a container of this exact image.
+    pub fn launch(&self) -> Launch {
+        Launch::Container {
+            image: self.exact_tag().to_owned(),
+        }
+    }
 }
 
 impl flags::Docker {
@@ -252,14 +259,7 @@ fn run(sh: &Shell, global: &Global, port: u16) -> anyhow::Result<()> {
         global.profile,
         std::process::id()
     );
-    let running = service::Service::start_ready(
-        sh,
-        Launch::Container {
-            image: image.exact_tag().to_owned(),
-        },
-        &env,
-        &name,
-    )?;
+    let running = service::Service::start_ready(sh, image.launch(), &env, &name)?;
     println!(
         "serving {} at {} (container {name}); its log follows, Ctrl-C stops it",
         image.exact_tag(),

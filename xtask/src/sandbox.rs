@@ -9,10 +9,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use config::aws::{Aws, block_on};
+use config::aws::{Aws, ServiceQueues, block_on};
 use config::{Profile, SecretString, Source};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use xshell::{Shell, cmd};
 
 use crate::flags::{self, Global, SandboxCommand};
@@ -257,9 +256,9 @@ pub fn up(sh: &Shell, global: &Global) -> anyhow::Result<(State, bool)> {
 
     eprintln!("creating the bucket, queues and secret …");
     let aws = block_on(Aws::emulator(&moto.url(), moto::REGION));
-    let (packager_queue_url, packaging_queue_url, dead_letter_queue_url) =
+    let queues =
         block_on(create_resources(&aws)).context("creating the sandbox's AWS resources")?;
-    let profile = local_profile(&packager_queue_url);
+    let profile = local_profile(&queues.packager);
     let mut with_secret = profile.clone();
     with_secret.benchling.client_secret = Some(client_secret);
     block_on(config::secrets::sync(&aws, PROFILE, &with_secret, false))
@@ -275,9 +274,9 @@ pub fn up(sh: &Shell, global: &Global) -> anyhow::Result<(State, bool)> {
         bucket: BUCKET.to_owned(),
         prefix: PREFIX.to_owned(),
         catalog: CATALOG.to_owned(),
-        packager_queue_url,
-        packaging_queue_url,
-        dead_letter_queue_url,
+        packager_queue_url: queues.packager,
+        packaging_queue_url: queues.packaging,
+        dead_letter_queue_url: queues.dead_letter,
         secret_name: config::secrets::secret_name(PROFILE, TENANT),
         started_at: config::now_rfc3339(),
     };
@@ -348,45 +347,11 @@ fn local_profile(packager_queue_url: &str) -> Profile {
     profile
 }
 
-/// The packager queue, the packaging FIFO queue and its dead-letter queue (URLs in that order), and
-/// the packages bucket. Creating what exists already is harmless in moto as in AWS.
-async fn create_resources(aws: &Aws) -> anyhow::Result<(String, String, String)> {
-    use aws_sdk_sqs::types::QueueAttributeName as Attribute;
-    let sqs = aws.sqs();
+/// The packages bucket and the queues a stack would make, named `sandbox-…`.
+async fn create_resources(aws: &Aws) -> anyhow::Result<ServiceQueues> {
     aws.s3().create_bucket().bucket(BUCKET).send().await?;
-    let packager = sqs
-        .create_queue()
-        .queue_name("sandbox-quilt-packager")
-        .send()
-        .await?;
-    let dead_letter = sqs
-        .create_queue()
-        .queue_name("sandbox-packaging-dlq.fifo")
-        .attributes(Attribute::FifoQueue, "true")
-        .send()
-        .await?;
-    let dead_letter_arn = format!(
-        "arn:aws:sqs:{}:{}:sandbox-packaging-dlq.fifo",
-        moto::REGION,
-        moto::ACCOUNT_ID
-    );
-    let packaging = sqs
-        .create_queue()
-        .queue_name("sandbox-packaging.fifo")
-        .attributes(Attribute::FifoQueue, "true")
-        .attributes(Attribute::VisibilityTimeout, "30")
-        .attributes(
-            Attribute::RedrivePolicy,
-            json!({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": "5"}).to_string(),
-        )
-        .send()
-        .await?;
-    let url = |url: Option<&str>| url.map(str::to_owned).context("moto returned no queue URL");
-    Ok((
-        url(packager.queue_url())?,
-        url(packaging.queue_url())?,
-        url(dead_letter.queue_url())?,
-    ))
+    aws.create_service_queues("sandbox-", Duration::from_secs(30))
+        .await
 }
 
 /// `benchling-sim` from `$BENCHLING_SIM`, else built now (a no-op when it is up to date).

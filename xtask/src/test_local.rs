@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use xshell::Shell;
 
 use crate::flags::{self, Global};
-use crate::service::{self, Launch, Service};
+use crate::service::{self, Service};
 use crate::{cleanup, docker, sandbox};
 
 /// How long the worker gets to turn an accepted entry into a package.
@@ -103,14 +103,7 @@ impl flags::TestLocal {
         }
         let name = format!("benchling-webhook-test-local-{}", std::process::id());
         eprintln!("starting {} as {name} …", image.exact_tag());
-        let service = Service::start_ready(
-            sh,
-            Launch::Container {
-                image: image.exact_tag().to_owned(),
-            },
-            &env,
-            &name,
-        )?;
+        let service = Service::start_ready(sh, image.launch(), &env, &name)?;
         eprintln!("ready at {}; running the event suite …\n", service.base);
 
         let fresh = Fresh::mark(&aws, sandbox_state)?;

@@ -1,6 +1,7 @@
 //! AWS access: the standard environment through aws-config (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL,
 //! SSO, instance roles), HTTPS through rustls on ring.
 
+use anyhow::Context;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
@@ -97,6 +98,72 @@ impl Aws {
     pub fn cloudformation(&self) -> aws_sdk_cloudformation::Client {
         aws_sdk_cloudformation::Client::new(&self.sdk)
     }
+
+    /// Creates the queues a stack gives the service, for the sandbox and tests (in the emulator): Quilt's
+    /// packager queue `{prefix}quilt-packager`, and the service's FIFO packaging queue
+    /// `{prefix}packaging.fifo`, which hands a message to `{prefix}packaging-dlq.fifo` after five failed
+    /// receives. Creating what exists already is harmless, in moto as in AWS.
+    pub async fn create_service_queues(
+        &self,
+        prefix: &str,
+        visibility_timeout: std::time::Duration,
+    ) -> anyhow::Result<ServiceQueues> {
+        use aws_sdk_sqs::types::QueueAttributeName as Attribute;
+        let sqs = self.sqs();
+        let create = |name: String| sqs.create_queue().queue_name(name);
+        let url = |url: Option<&str>, name: &str| {
+            url.map(str::to_owned)
+                .with_context(|| format!("creating queue {name}: the answer has no queue URL"))
+        };
+
+        let name = format!("{prefix}quilt-packager");
+        let packager = url(create(name.clone()).send().await?.queue_url(), &name)?;
+
+        let name = format!("{prefix}packaging-dlq.fifo");
+        let answer = create(name.clone())
+            .attributes(Attribute::FifoQueue, "true")
+            .send()
+            .await?;
+        let dead_letter = url(answer.queue_url(), &name)?;
+        let dead_letter_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&dead_letter)
+            .attribute_names(Attribute::QueueArn)
+            .send()
+            .await?
+            .attributes()
+            .and_then(|attributes| attributes.get(&Attribute::QueueArn).cloned())
+            .with_context(|| format!("queue {name} has no ARN"))?;
+
+        let name = format!("{prefix}packaging.fifo");
+        let redrive =
+            serde_json::json!({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": "5"});
+        let answer = create(name.clone())
+            .attributes(Attribute::FifoQueue, "true")
+            .attributes(
+                Attribute::VisibilityTimeout,
+                visibility_timeout.as_secs().to_string(),
+            )
+            .attributes(Attribute::RedrivePolicy, redrive.to_string())
+            .send()
+            .await?;
+        let packaging = url(answer.queue_url(), &name)?;
+        Ok(ServiceQueues {
+            packager,
+            packaging,
+            dead_letter,
+        })
+    }
+}
+
+/// The URLs of the queues made by [`Aws::create_service_queues`].
+pub struct ServiceQueues {
+    /// Quilt's packager queue: the service asks Quilt to publish a package here.
+    pub packager: String,
+    /// The service's own FIFO queue of packaging work.
+    pub packaging: String,
+    /// Where packaging work goes after five failed attempts.
+    pub dead_letter: String,
 }
 
 /// Runs async AWS work from synchronous code such as `cargo xtask`.

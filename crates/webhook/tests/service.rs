@@ -21,6 +21,7 @@ struct World {
     aws: Aws,
     packager_url: String,
     requests_url: String,
+    dead_letter_url: String,
     home: tempfile::TempDir,
 }
 
@@ -59,47 +60,10 @@ impl World {
             .send()
             .await
             .unwrap();
-        let packager_url = aws
-            .sqs()
-            .create_queue()
-            .queue_name("quilt-packager")
-            .send()
-            .await
-            .unwrap()
-            .queue_url()
-            .unwrap()
-            .to_owned();
-        aws.sqs()
-            .create_queue()
-            .queue_name("requests-dlq.fifo")
-            .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
-            .send()
+        let queues = aws
+            .create_service_queues("", Duration::from_secs(5))
             .await
             .unwrap();
-        let dlq_arn = format!(
-            "arn:aws:sqs:{}:{}:requests-dlq.fifo",
-            moto::REGION,
-            moto::ACCOUNT_ID
-        );
-        let requests_url = aws
-            .sqs()
-            .create_queue()
-            .queue_name("requests.fifo")
-            .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
-            .attributes(
-                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
-                "5",
-            )
-            .attributes(
-                aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
-                json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}).to_string(),
-            )
-            .send()
-            .await
-            .unwrap()
-            .queue_url()
-            .unwrap()
-            .to_owned();
         let mut profile = Profile::default();
         for (field, value) in [
             ("benchling.tenant", "acme"),
@@ -120,8 +84,9 @@ impl World {
             moto,
             sim,
             aws,
-            packager_url,
-            requests_url,
+            packager_url: queues.packager,
+            requests_url: queues.packaging,
+            dead_letter_url: queues.dead_letter,
             home: tempfile::tempdir().unwrap(),
         }
     }
@@ -510,14 +475,11 @@ async fn a_poison_request_ends_in_the_dead_letter_queue() {
         .send()
         .await
         .unwrap();
-    let dlq_url = world
-        .requests_url
-        .replace("requests.fifo", "requests-dlq.fifo");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let answer = sqs
             .receive_message()
-            .queue_url(&dlq_url)
+            .queue_url(&world.dead_letter_url)
             .wait_time_seconds(1)
             .send()
             .await
