@@ -108,46 +108,58 @@ impl Aws {
         prefix: &str,
         visibility_timeout: std::time::Duration,
     ) -> anyhow::Result<ServiceQueues> {
+        use aws_sdk_sqs::error::DisplayErrorContext;
         use aws_sdk_sqs::types::QueueAttributeName as Attribute;
         let sqs = self.sqs();
-        let create = |name: String| sqs.create_queue().queue_name(name);
-        let url = |url: Option<&str>, name: &str| {
-            url.map(str::to_owned)
+        // Creates the queue `name` with `attributes` and answers its URL.
+        let create = async |name: String, attributes: Vec<(Attribute, String)>| {
+            let answer = sqs
+                .create_queue()
+                .queue_name(&name)
+                .set_attributes(Some(attributes.into_iter().collect()))
+                .send()
+                .await
+                .map_err(|err| {
+                    anyhow::anyhow!("creating queue {name}: {}", DisplayErrorContext(err))
+                })?;
+            answer
+                .queue_url()
+                .map(str::to_owned)
                 .with_context(|| format!("creating queue {name}: the answer has no queue URL"))
         };
+        let fifo = || (Attribute::FifoQueue, "true".to_owned());
 
-        let name = format!("{prefix}quilt-packager");
-        let packager = url(create(name.clone()).send().await?.queue_url(), &name)?;
-
-        let name = format!("{prefix}packaging-dlq.fifo");
-        let answer = create(name.clone())
-            .attributes(Attribute::FifoQueue, "true")
-            .send()
-            .await?;
-        let dead_letter = url(answer.queue_url(), &name)?;
+        let packager = create(format!("{prefix}quilt-packager"), vec![]).await?;
+        let dead_letter = create(format!("{prefix}packaging-dlq.fifo"), vec![fifo()]).await?;
         let dead_letter_arn = sqs
             .get_queue_attributes()
             .queue_url(&dead_letter)
             .attribute_names(Attribute::QueueArn)
             .send()
-            .await?
+            .await
+            .map_err(|err| {
+                anyhow::anyhow!(
+                    "reading the ARN of {dead_letter}: {}",
+                    DisplayErrorContext(err)
+                )
+            })?
             .attributes()
             .and_then(|attributes| attributes.get(&Attribute::QueueArn).cloned())
-            .with_context(|| format!("queue {name} has no ARN"))?;
-
-        let name = format!("{prefix}packaging.fifo");
+            .with_context(|| format!("queue {dead_letter} has no ARN"))?;
         let redrive =
             serde_json::json!({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": "5"});
-        let answer = create(name.clone())
-            .attributes(Attribute::FifoQueue, "true")
-            .attributes(
-                Attribute::VisibilityTimeout,
-                visibility_timeout.as_secs().to_string(),
-            )
-            .attributes(Attribute::RedrivePolicy, redrive.to_string())
-            .send()
-            .await?;
-        let packaging = url(answer.queue_url(), &name)?;
+        let packaging = create(
+            format!("{prefix}packaging.fifo"),
+            vec![
+                fifo(),
+                (
+                    Attribute::VisibilityTimeout,
+                    visibility_timeout.as_secs().to_string(),
+                ),
+                (Attribute::RedrivePolicy, redrive.to_string()),
+            ],
+        )
+        .await?;
         Ok(ServiceQueues {
             packager,
             packaging,
