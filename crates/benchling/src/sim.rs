@@ -345,6 +345,11 @@ impl Simulator {
         self.sim.tenant.lock().expect("simulator lock").faults = faults;
     }
 
+    /// How many exports were started (`POST /api/v2/exports`) so far.
+    pub fn exports_started(&self) -> u64 {
+        self.sim.tenant.lock().expect("simulator lock").next_task
+    }
+
     /// Every canvas update received so far, oldest first.
     pub fn canvas_patches(&self) -> Vec<CanvasPatch> {
         self.sim

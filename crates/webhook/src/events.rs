@@ -20,6 +20,15 @@ pub enum Action {
     },
 }
 
+/// Whether an event puts the app's canvas on an entry: the canvas shows the entry's package, and the
+/// entry is packaged first only when Quilt has no package of it yet.
+pub fn opens_canvas(event_type: &str) -> bool {
+    matches!(
+        event_type,
+        "v2.canvas.initialized" | "v2.canvas.created" | "v2-beta.canvas.created"
+    )
+}
+
 /// The action for a delivery, or why it is malformed.
 pub fn classify(envelope: &Value) -> Result<Action, String> {
     let message = envelope
@@ -48,7 +57,7 @@ pub fn classify(envelope: &Value) -> Result<Action, String> {
                 None,
             )
         }
-        "v2.canvas.initialized" | "v2.canvas.created" | "v2-beta.canvas.created" => {
+        t if opens_canvas(t) => {
             let canvas_id = text("canvasId").ok_or("`message.canvasId` is missing")?;
             // Without a resource id the worker reads it from the canvas.
             request(text("resourceId").unwrap_or_default(), Some(canvas_id))

@@ -13,7 +13,7 @@ use benchling::client::{Api, Credentials};
 use config::secrets::BenchlingSecret;
 use serde_json::{Value, json};
 
-use crate::events::UPDATE_BUTTON_PREFIX;
+use crate::events::{UPDATE_BUTTON_PREFIX, opens_canvas};
 use crate::queue::{PackagingRequest, Queue, Received};
 use crate::secret::SecretCache;
 
@@ -41,7 +41,9 @@ type ApiKey = (String, String, secret::SecretString);
 pub struct Packaged {
     pub package_name: String,
     pub bucket: String,
-    pub files: usize,
+    /// The files exported and written; `None` when Quilt had the package already and the canvas only
+    /// had to show it.
+    pub files: Option<usize>,
 }
 
 impl Worker {
@@ -100,7 +102,14 @@ impl Worker {
         let entry = received.request.entry_id.clone();
         match self.package(&received.request).await {
             Ok(done) => {
-                tracing::info!(entry_id = %entry, package = %done.package_name, bucket = %done.bucket, files = done.files, "packaged");
+                match done.files {
+                    Some(files) => {
+                        tracing::info!(entry_id = %entry, package = %done.package_name, bucket = %done.bucket, files, "packaged")
+                    }
+                    None => {
+                        tracing::info!(entry_id = %entry, package = %done.package_name, bucket = %done.bucket, "package already in Quilt: shown on the canvas")
+                    }
+                }
                 if let Err(err) = self.queue.delete(&received).await {
                     tracing::error!(entry_id = %entry, error = %format!("{err:#}"), "packaged, but the request could not be deleted; it will be done again");
                 }
@@ -174,6 +183,29 @@ impl Worker {
             .context("the entry has no displayId")?
             .to_owned();
         let canvas_id = request.canvas_id.clone().or_else(|| canvas_in(&entry));
+        let bucket = secret.user_bucket.clone();
+        let package_name = format!("{}/{display_id}", secret.pkg_prefix.trim_end_matches('/'));
+
+        // A canvas being put on an entry shows its package; only an entry Quilt has no package of yet
+        // is exported for it (entry events and the update button always export).
+        if let Some(canvas_id) = canvas_id.as_deref()
+            && opens_canvas(&request.event_type)
+            && let Some(published) = self.published_at(&bucket, &package_name).await?
+        {
+            let blocks = canvas_blocks(
+                self.quilt_web_host.as_deref(),
+                &bucket,
+                &package_name,
+                &entry_id,
+                &published,
+            );
+            api.patch_canvas(canvas_id, blocks).await?;
+            return Ok(Packaged {
+                package_name,
+                bucket,
+                files: None,
+            });
+        }
 
         let task = api.start_export(&entry_id).await?;
         let url = api
@@ -181,8 +213,6 @@ impl Worker {
             .await?;
         let archive = api.download(&url).await?;
 
-        let bucket = secret.user_bucket.clone();
-        let package_name = format!("{}/{display_id}", secret.pkg_prefix.trim_end_matches('/'));
         let mut files = BTreeMap::new();
         let mut zip = zip::ZipArchive::new(std::io::Cursor::new(archive))
             .context("the export is not a ZIP file")?;
@@ -276,8 +306,40 @@ impl Worker {
         Ok(Packaged {
             package_name,
             bucket,
-            files: files.len(),
+            files: Some(files.len()),
         })
+    }
+
+    /// When Quilt last published `package` to the registry `bucket` (the time of its
+    /// `.quilt/named_packages/{package}/latest` pointer), or `None` when it has no such package.
+    async fn published_at(&self, bucket: &str, package: &str) -> anyhow::Result<Option<String>> {
+        use aws_sdk_s3::primitives::DateTimeFormat;
+        let key = format!(".quilt/named_packages/{package}/latest");
+        match self.s3.head_object().bucket(bucket).key(&key).send().await {
+            Ok(head) => Ok(Some(
+                head.last_modified()
+                    .and_then(|at| at.fmt(DateTimeFormat::DateTime).ok())
+                    .unwrap_or_else(config::now_rfc3339),
+            )),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+            // Without s3:ListBucket, S3 answers a missing key with 403: packaging again is harmless.
+            Err(err)
+                if err
+                    .raw_response()
+                    .is_some_and(|r| r.status().as_u16() == 403) =>
+            {
+                tracing::warn!(
+                    bucket,
+                    key,
+                    "access denied looking for the package in Quilt's registry (grant s3:GetObject and s3:ListBucket on the bucket); packaging the entry instead"
+                );
+                Ok(None)
+            }
+            Err(err) => Err(anyhow::anyhow!(
+                "looking for the package at s3://{bucket}/{key}: {}",
+                aws_sdk_s3::error::DisplayErrorContext(err)
+            )),
+        }
     }
 
     async fn put(

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 const ENTRY_CREATED: &str = include_str!("../../benchling/fixtures/entry-created.json");
 const APP_INSTALLED: &str = include_str!("../../benchling/fixtures/app-installed.json");
+const CANVAS_CREATED: &str = include_str!("../../benchling/fixtures/canvas-created.json");
 
 struct World {
     moto: Moto,
@@ -248,6 +249,83 @@ async fn a_signed_entry_event_becomes_files_a_package_message_and_a_canvas() {
     assert!(
         blocks.contains("update-package-8316d144-745d-4276-a389-f8afc8ff3115"),
         "{blocks}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_canvas_packages_an_unpublished_entry_and_only_shows_a_published_one() {
+    let world = World::start().await;
+    let service = world.spawn("quiltdata/benchling-webhook/default/acme");
+    wait_until_up(&service).await;
+    let patches_within = async |count: usize| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while world.sim.canvas_patches().len() < count && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        world.sim.canvas_patches()
+    };
+    let open_canvas = async || {
+        let (status, body) = signed(&world, &service, "/canvas", CANVAS_CREATED.as_bytes()).await;
+        assert_eq!(
+            (status, &body["status"]),
+            (202, &json!("accepted")),
+            "{body}"
+        );
+    };
+
+    // Quilt has no package of the entry yet: the canvas waits for one to be made.
+    open_canvas().await;
+    assert!(
+        packaged_entry(&world, Duration::from_secs(60))
+            .await
+            .is_some()
+    );
+    let patches = patches_within(1).await;
+    assert_eq!(patches.len(), 1, "{patches:?}");
+    assert_eq!(
+        patches[0].canvas_id, "cnvs_Q4mPJ34a",
+        "the canvas of the event"
+    );
+    assert_eq!(world.sim.exports_started(), 1);
+
+    // Once Quilt has published it (its registry's `latest` pointer), a new canvas shows it as it is.
+    world
+        .aws
+        .s3()
+        .put_object()
+        .bucket("packages")
+        .key(".quilt/named_packages/benchling/EXP25000008/latest")
+        .body(b"1220a1b2c3".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    open_canvas().await;
+    let patches = patches_within(2).await;
+    assert_eq!(patches.len(), 2, "{patches:?}");
+    let blocks = patches[1].body["blocks"].to_string();
+    assert!(
+        blocks.contains("https://quilt.example.com/b/packages/packages/benchling/EXP25000008"),
+        "{blocks}"
+    );
+    assert!(
+        blocks.contains("update-package-8316d144-745d-4276-a389-f8afc8ff3115"),
+        "{blocks}"
+    );
+    assert_eq!(world.sim.exports_started(), 1, "no second export");
+    let messages = world
+        .aws
+        .sqs()
+        .receive_message()
+        .queue_url(&world.packager_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        messages.messages().len(),
+        1,
+        "Quilt was asked for one package"
     );
 }
 

@@ -46,7 +46,7 @@ pub(super) struct Tenant {
     tasks: HashMap<String, Task>,
     pub(super) patches: Vec<CanvasPatch>,
     pub(super) faults: Faults,
-    next_task: u64,
+    pub(super) next_task: u64,
 }
 
 struct Task {
