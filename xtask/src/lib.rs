@@ -75,6 +75,7 @@ impl std::fmt::Display for Exit {
 impl std::error::Error for Exit {}
 
 fn run(cli: flags::Cli) -> anyhow::Result<()> {
+    check_built_from_this_checkout(std::env::var_os("CARGO_MANIFEST_DIR").as_deref())?;
     let sh = Shell::new()?;
     sh.change_dir(project_root());
     let global = cli.global;
@@ -147,9 +148,60 @@ fn aws_build(verbose: bool) -> anyhow::Result<()> {
     }
 }
 
+/// Refuses to run a build of another checkout. Cargo leaves a checkout's own path out of what makes
+/// a build unique, so two checkouts sharing one target directory (a global `CARGO_TARGET_DIR`) can
+/// each take the other's newer build for up to date: `cargo xtask` would then run the other tree's
+/// code on the other tree. `running_for` is the `CARGO_MANIFEST_DIR` that `cargo run` gives the
+/// process; started otherwise (tests run the binary directly), there is nothing to compare.
+fn check_built_from_this_checkout(running_for: Option<&std::ffi::OsStr>) -> anyhow::Result<()> {
+    let Some(running_for) = running_for.map(Path::new) else {
+        return Ok(());
+    };
+    let built_from = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let canonical = |path: &Path| path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    if canonical(built_from) == canonical(running_for) {
+        return Ok(());
+    }
+    let here = running_for.parent().unwrap_or(running_for);
+    anyhow::bail!(
+        "this xtask was built from {} but is run for {}: the two checkouts share a target directory \
+         and cargo took the other's build for this one's; give each checkout its own (unset \
+         CARGO_TARGET_DIR or set one per checkout), or rebuild from this one with \
+         `find {} -name '*.rs' -exec touch {{}} +`",
+        built_from.display(),
+        running_for.display(),
+        here.display()
+    )
+}
+
 fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives one level below the workspace root")
         .to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_build_of_another_checkout_is_refused_with_the_way_out() {
+        assert!(check_built_from_this_checkout(None).is_ok());
+        assert!(check_built_from_this_checkout(Some(env!("CARGO_MANIFEST_DIR").as_ref())).is_ok());
+
+        let other = tempfile::tempdir().unwrap();
+        let err = check_built_from_this_checkout(Some(other.path().join("xtask").as_os_str()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(env!("CARGO_MANIFEST_DIR")), "{err}");
+        assert!(err.contains("CARGO_TARGET_DIR"), "{err}");
+        assert!(
+            err.contains(&format!(
+                "find {} -name '*.rs' -exec touch {{}} +",
+                other.path().display()
+            )),
+            "{err}"
+        );
+    }
 }
