@@ -110,17 +110,20 @@ fn run_with_aws(_: flags::Command, _: &Shell, global: &flags::Global) -> anyhow:
     aws_build(global.verbose)
 }
 
-/// Hands the same command line to the full build: `cargo run --package xtask --features aws`. On Unix
-/// the process is replaced, so signals (Ctrl-C) and the exit code reach the command directly.
+/// Hands the same command line to the full build: `cargo build --package xtask --features aws`, then
+/// the binary it made. The build is quiet when it is up to date; when it compiles (the first AWS
+/// command takes minutes) it says so and counts the crates, instead of a silent wait. On Unix the
+/// process is replaced, so signals (Ctrl-C) and the exit code reach the command directly.
 #[cfg(not(feature = "aws"))]
 fn aws_build(verbose: bool) -> anyhow::Result<()> {
     use anyhow::Context;
+    use std::io::{BufRead, IsTerminal, Write};
 
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = std::process::Command::new(cargo);
-    command
+    let mut build = std::process::Command::new(cargo);
+    build
         .args([
-            "run",
+            "build",
             "--package",
             "xtask",
             "--features",
@@ -128,22 +131,59 @@ fn aws_build(verbose: bool) -> anyhow::Result<()> {
             "--bin",
             "xtask-aws",
         ])
+        // Compiler errors are rendered on stderr as usual; stdout carries one JSON line per crate.
+        .arg("--message-format=json-render-diagnostics")
         .args((!verbose).then_some("--quiet"))
         .arg("--manifest-path")
         .arg(project_root().join("Cargo.toml"))
-        .arg("--")
-        .args(std::env::args_os().skip(1));
+        .stdout(std::process::Stdio::piped());
+    let mut child = build
+        .spawn()
+        .context("could not start cargo to build the AWS-enabled xtask")?;
+    let stdout = child.stdout.take().context("cargo's stdout")?;
+    let live = std::io::stderr().is_terminal();
+    let mut compiled = 0;
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.context("reading cargo's output")?;
+        if !(line.contains(r#""reason":"compiler-artifact""#) && line.contains(r#""fresh":false"#))
+        {
+            continue;
+        }
+        compiled += 1;
+        if compiled == 1 {
+            eprintln!(
+                "building xtask's AWS tools (the AWS SDK: a few minutes the first time, seconds after a change) …"
+            );
+        }
+        if live {
+            eprint!("\r  crates compiled: {compiled}");
+            let _ = std::io::stderr().flush();
+        }
+    }
+    if live && compiled > 0 {
+        eprintln!();
+    }
+    let status = child.wait().context("waiting for cargo")?;
+    if !status.success() {
+        anyhow::bail!("building the AWS-enabled xtask failed (see cargo's errors above)");
+    }
+    // Cargo put it beside this build, in the same target directory and profile.
+    let binary = std::env::current_exe()
+        .context("locating this xtask")?
+        .with_file_name(format!("xtask-aws{}", std::env::consts::EXE_SUFFIX));
+    let mut command = std::process::Command::new(&binary);
+    command.args(std::env::args_os().skip(1));
     #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt;
         let err = command.exec();
-        Err(err).context("could not start cargo to build the AWS-enabled xtask")
+        Err(err).with_context(|| format!("could not start {}", binary.display()))
     }
     #[cfg(not(unix))]
     {
         let status = command
             .status()
-            .context("could not start cargo to build the AWS-enabled xtask")?;
+            .with_context(|| format!("could not start {}", binary.display()))?;
         std::process::exit(status.code().unwrap_or(1))
     }
 }
