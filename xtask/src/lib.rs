@@ -204,9 +204,9 @@ fn check_built_from_this_checkout(running_for: Option<&std::ffi::OsStr>) -> anyh
     }
     let here = running_for.parent().unwrap_or(running_for);
     anyhow::bail!(
-        "this xtask was built from {} but is run for {}: the two checkouts share a target directory \
-         and cargo took the other's build for this one's; give each checkout its own (unset \
-         CARGO_TARGET_DIR or set one per checkout), or rebuild from this one with \
+        "this xtask was built from {} but is run for {}: the checkout moved, or two checkouts share a \
+         target directory and cargo took the other's build for this one's; give each checkout its \
+         own (unset CARGO_TARGET_DIR or set one per checkout), or rebuild from this one with \
          `find {} -name '*.rs' -exec touch {{}} +`",
         built_from.display(),
         running_for.display(),
