@@ -116,7 +116,7 @@ pub fn build(sh: &Shell, global: &Global) -> anyhow::Result<Option<Image>> {
             "REVISION={}",
             revision.as_ref().map_or("unknown".to_owned(), |r| r.full())
         ),
-        format!("CREATED={}", config::now_rfc3339()),
+        format!("CREATED={}", created(revision.as_ref())),
         format!("SOURCE={}", env!("CARGO_PKG_REPOSITORY")),
     ];
     let mut flags: Vec<String> = Vec::new();
@@ -135,6 +135,16 @@ pub fn build(sh: &Shell, global: &Global) -> anyhow::Result<Option<Image>> {
             )
             .ignore_stdout(),
             fix: "see Docker's message above; `cargo xtask doctor` checks the daemon",
+        },
+        // Moving a tag to the new build leaves the old image untagged; only ours are removed.
+        Step {
+            name: "remove untagged builds",
+            cmd: cmd!(
+                sh,
+                "docker image prune --force --filter label=org.opencontainers.image.title={REPOSITORY}"
+            )
+            .ignore_stdout(),
+            fix: "remove them by hand: `docker image prune --filter label=org.opencontainers.image.title=benchling-webhook`",
         }],
         opts,
     )?;
@@ -202,7 +212,19 @@ pub fn require_daemon(sh: &Shell) -> anyhow::Result<()> {
 /// The commit the image is built from, and whether the tree differs from it.
 pub struct Revision {
     sha: String,
+    /// The commit's time (RFC 3339).
+    committed: String,
     dirty: bool,
+}
+
+/// The image's `created` label: the commit's time for a clean tree, so rebuilding a commit gives the
+/// same image (Docker's cache answers every step) instead of a new one that only differs by a label;
+/// now for a changed tree or outside git.
+fn created(revision: Option<&Revision>) -> String {
+    match revision {
+        Some(revision) if !revision.dirty => revision.committed.clone(),
+        _ => config::now_rfc3339(),
+    }
 }
 
 impl Revision {
@@ -230,9 +252,14 @@ fn git_revision(sh: &Shell) -> Option<Revision> {
         .ignore_stderr()
         .read()
         .ok()?;
+    let committed = cmd!(sh, "git log -1 --format=%cI HEAD")
+        .quiet()
+        .read()
+        .ok()?;
     let status = cmd!(sh, "git status --porcelain").quiet().read().ok()?;
     Some(Revision {
         sha: sha.trim().to_owned(),
+        committed: committed.trim().to_owned(),
         dirty: !status.trim().is_empty(),
     })
 }
@@ -276,20 +303,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_changed_tree_is_never_tagged_as_its_commit() {
+    fn a_changed_tree_is_never_tagged_or_dated_as_its_commit() {
         let sha = "7eb7ca13c16b16c2afd661a05e6e1624f0d50369";
         let clean = Revision {
             sha: sha.into(),
+            committed: "2026-12-03T19:27:11+00:00".into(),
             dirty: false,
         };
         assert_eq!(clean.short_tag(), "7eb7ca13c16b");
         assert_eq!(clean.full(), sha);
+        assert_eq!(created(Some(&clean)), "2026-12-03T19:27:11+00:00");
         let dirty = Revision {
-            sha: sha.into(),
             dirty: true,
+            ..clean
         };
         assert_eq!(dirty.short_tag(), "7eb7ca13c16b-dirty");
         assert_eq!(dirty.full(), format!("{sha}-dirty"));
+        assert_ne!(
+            created(Some(&dirty)),
+            dirty.committed,
+            "a changed tree is not dated as its commit"
+        );
     }
 
     #[test]
