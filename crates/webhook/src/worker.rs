@@ -185,6 +185,17 @@ impl Worker {
         let canvas_id = request.canvas_id.clone().or_else(|| canvas_in(&entry));
         let bucket = secret.user_bucket.clone();
         let package_name = format!("{}/{display_id}", secret.pkg_prefix.trim_end_matches('/'));
+        // The canvas's package view: a link to the package as of `at`, and the update button.
+        let show_package = async |canvas_id: &str, at: &str| {
+            let blocks = canvas_blocks(
+                self.quilt_web_host.as_deref(),
+                &bucket,
+                &package_name,
+                &entry_id,
+                at,
+            );
+            api.patch_canvas(canvas_id, blocks).await
+        };
 
         // A canvas being put on an entry shows its package; only an entry Quilt has no package of yet
         // is exported for it (entry events and the update button always export).
@@ -192,14 +203,7 @@ impl Worker {
             && opens_canvas(&request.event_type)
             && let Some(published) = self.published_at(&bucket, &package_name).await?
         {
-            let blocks = canvas_blocks(
-                self.quilt_web_host.as_deref(),
-                &bucket,
-                &package_name,
-                &entry_id,
-                &published,
-            );
-            api.patch_canvas(canvas_id, blocks).await?;
+            show_package(canvas_id, &published).await?;
             return Ok(Packaged {
                 package_name,
                 bucket,
@@ -294,14 +298,7 @@ impl Worker {
             .context("sending the package to Quilt's packager queue")?;
 
         if let Some(canvas_id) = &canvas_id {
-            let blocks = canvas_blocks(
-                self.quilt_web_host.as_deref(),
-                &bucket,
-                &package_name,
-                &entry_id,
-                &now,
-            );
-            api.patch_canvas(canvas_id, blocks).await?;
+            show_package(canvas_id, &now).await?;
         }
         Ok(Packaged {
             package_name,

@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use benchling::sim::{AppCredentials, Faults, Simulator};
+use benchling::sim::{AppCredentials, CanvasPatch, Faults, Simulator};
 use config::Profile;
 use config::aws::Aws;
 use moto::Moto;
@@ -232,15 +232,27 @@ async fn a_signed_entry_event_becomes_files_a_package_message_and_a_canvas() {
         })
     );
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while world.sim.canvas_patches().is_empty() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let patch = &world.sim.canvas_patches()[0];
+    let patches = canvas_patches(&world, 1, Duration::from_secs(10)).await;
     assert_eq!(
-        patch.canvas_id, "cnvs_pHGVgdN1",
+        patches[0].canvas_id, "cnvs_pHGVgdN1",
         "the canvas named in the entry's notes"
     );
+    assert_shows_the_package(&patches[0]);
+}
+
+/// The canvas updates the simulator received, once there are `count` of them or `within` has passed.
+async fn canvas_patches(world: &World, count: usize, within: Duration) -> Vec<CanvasPatch> {
+    let deadline = Instant::now() + within;
+    while world.sim.canvas_patches().len() < count && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let patches = world.sim.canvas_patches();
+    assert_eq!(patches.len(), count, "{patches:?}");
+    patches
+}
+
+/// The package view of the fixture entry: the catalog link and the update button.
+fn assert_shows_the_package(patch: &CanvasPatch) {
     let blocks = patch.body["blocks"].to_string();
     assert!(
         blocks.contains("https://quilt.example.com/b/packages/packages/benchling/EXP25000008"),
@@ -257,13 +269,6 @@ async fn a_new_canvas_packages_an_unpublished_entry_and_only_shows_a_published_o
     let world = World::start().await;
     let service = world.spawn("quiltdata/benchling-webhook/default/acme");
     wait_until_up(&service).await;
-    let patches_within = async |count: usize| {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while world.sim.canvas_patches().len() < count && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        world.sim.canvas_patches()
-    };
     let open_canvas = async || {
         let (status, body) = signed(&world, &service, "/canvas", CANVAS_CREATED.as_bytes()).await;
         assert_eq!(
@@ -280,8 +285,7 @@ async fn a_new_canvas_packages_an_unpublished_entry_and_only_shows_a_published_o
             .await
             .is_some()
     );
-    let patches = patches_within(1).await;
-    assert_eq!(patches.len(), 1, "{patches:?}");
+    let patches = canvas_patches(&world, 1, Duration::from_secs(60)).await;
     assert_eq!(
         patches[0].canvas_id, "cnvs_Q4mPJ34a",
         "the canvas of the event"
@@ -300,17 +304,8 @@ async fn a_new_canvas_packages_an_unpublished_entry_and_only_shows_a_published_o
         .await
         .unwrap();
     open_canvas().await;
-    let patches = patches_within(2).await;
-    assert_eq!(patches.len(), 2, "{patches:?}");
-    let blocks = patches[1].body["blocks"].to_string();
-    assert!(
-        blocks.contains("https://quilt.example.com/b/packages/packages/benchling/EXP25000008"),
-        "{blocks}"
-    );
-    assert!(
-        blocks.contains("update-package-8316d144-745d-4276-a389-f8afc8ff3115"),
-        "{blocks}"
-    );
+    let patches = canvas_patches(&world, 2, Duration::from_secs(60)).await;
+    assert_shows_the_package(&patches[1]);
     assert_eq!(world.sim.exports_started(), 1, "no second export");
     let messages = world
         .aws
