@@ -230,6 +230,20 @@ impl Service {
     }
 
     /// What the service printed.
+    /// The container's environment and arguments, as `docker inspect` shows them to anyone who can
+    /// reach the Docker daemon.
+    pub fn started_with(&self, sh: &Shell) -> anyhow::Result<String> {
+        let Launch::Container { .. } = &self.launch else {
+            bail!("the service runs natively, not in a container");
+        };
+        let name = &self.name;
+        let format = "{{json .Config.Env}} {{json .Config.Entrypoint}} {{json .Config.Cmd}}";
+        cmd!(sh, "docker inspect --format {format} {name}")
+            .quiet()
+            .read()
+            .with_context(|| format!("inspecting the container {name}"))
+    }
+
     pub fn logs(&self, sh: &Shell) -> String {
         match &self.launch {
             Launch::Container { .. } => {

@@ -82,7 +82,7 @@ impl flags::TestLocal {
             Target::Sandbox(state) => state.aws(),
             Target::Real { .. } => crate::config::aws_for(&profile),
         };
-        check_secret(&aws, &profile_name, &profile)?;
+        let client_secret = check_secret(&aws, &profile_name, &profile)?;
 
         eprintln!("building the image …");
         let image = docker::build(sh, global)?.context("the image was not built")?;
@@ -107,7 +107,20 @@ impl flags::TestLocal {
         eprintln!("ready at {}; running the event suite …\n", service.base);
 
         let fresh = Fresh::mark(&aws, sandbox_state)?;
-        let results = suite(&service, &target, &aws, &profile, &fresh);
+        let mut results = suite(&service, &target, &aws, &profile, &fresh);
+        // Last, so the log holds everything the service did for the suite.
+        results.push(timed(
+            "client secret kept out of the container",
+            "not in its env, args or log",
+            || {
+                let seen = service.started_with(sh)? + &service.logs(sh);
+                Ok(if seen.contains(client_secret.expose()) {
+                    (false, "FOUND in its env, args or log".to_owned())
+                } else {
+                    (true, "not in its env, args or log".to_owned())
+                })
+            },
+        ));
         print_table(&results);
         let failed = results.iter().filter(|r| !r.passed).count();
         if failed > 0 {
@@ -119,8 +132,13 @@ impl flags::TestLocal {
     }
 }
 
-/// The secret must be there and complete before the container is asked to read it.
-fn check_secret(aws: &Aws, profile_name: &str, profile: &Profile) -> anyhow::Result<()> {
+/// The secret must be there and complete before the container is asked to read it; its client
+/// secret, to check that it stays out of the container.
+fn check_secret(
+    aws: &Aws,
+    profile_name: &str,
+    profile: &Profile,
+) -> anyhow::Result<config::SecretString> {
     let location = config::secrets::SecretLocation::of(profile_name, profile, aws.region())?;
     match block_on(config::secrets::read_current(aws, &location))? {
         Some((arn, secret)) => {
@@ -128,7 +146,7 @@ fn check_secret(aws: &Aws, profile_name: &str, profile: &Profile) -> anyhow::Res
                 "secret {arn}: found (tenant {}, client id {})",
                 secret.tenant, secret.client_id
             );
-            Ok(())
+            Ok(secret.client_secret)
         }
         None => bail!(
             "the secret {} does not exist in {}: run `cargo xtask config sync-secrets --profile {profile_name}`",
