@@ -229,7 +229,6 @@ impl Service {
         waited.map_err(|err| anyhow::anyhow!("{err:#}; its log:\n{}", self.logs(sh)))
     }
 
-    /// What the service printed.
     /// The container's environment and arguments, as `docker inspect` shows them to anyone who can
     /// reach the Docker daemon.
     pub fn started_with(&self, sh: &Shell) -> anyhow::Result<String> {
@@ -244,6 +243,7 @@ impl Service {
             .with_context(|| format!("inspecting the container {name}"))
     }
 
+    /// What the service printed.
     pub fn logs(&self, sh: &Shell) -> String {
         match &self.launch {
             Launch::Container { .. } => {
